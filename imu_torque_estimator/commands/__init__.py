@@ -1,0 +1,1 @@
+"""Sub-commands of `imu-torque` (see cli.py for the module protocol)."""

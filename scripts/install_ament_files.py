@@ -1,0 +1,42 @@
+"""Make a venv prefix an ament prefix for this package (what `colcon build` or a wheel's data_files do).
+
+`pip install -e .` (PEP 660) does not install setup.py data_files, so `ros2 launch`, `ros2 run` and
+launch_ros `Node(package=..., executable=...)` would not find the package. This links package.xml,
+the resource marker, launch/, config/, models/ and the lib/<pkg>/ node wrappers into the prefix.
+Symlinks keep edits to launch and config files live. Usage: python install_ament_files.py PREFIX
+"""
+
+import os
+import sys
+from pathlib import Path
+
+PKG = "imu_torque_estimator"
+
+
+def link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_symlink() or dst.exists():
+        if dst.is_symlink() and dst.resolve() == src.resolve():
+            return
+        if dst.is_dir() and not dst.is_symlink():
+            raise SystemExit(f"refusing to replace directory {dst}")
+        dst.unlink()
+    dst.symlink_to(src.resolve())
+
+
+def main() -> None:
+    prefix = Path(sys.argv[1]).resolve()
+    root = Path(__file__).resolve().parents[1]
+    link(root / "resource" / PKG, prefix / "share/ament_index/resource_index/packages" / PKG)
+    share = prefix / "share" / PKG
+    link(root / "package.xml", share / "package.xml")
+    for d in ("launch", "config", "models"):
+        if (root / d).is_dir():
+            link(root / d, share / d)
+    for wrapper in sorted((root / "scripts" / "lib").iterdir()):
+        if os.access(wrapper, os.X_OK):
+            link(wrapper, prefix / "lib" / PKG / wrapper.name)
+
+
+if __name__ == "__main__":
+    main()
