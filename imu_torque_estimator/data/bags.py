@@ -233,8 +233,8 @@ def encode_diagnostics(stamp_ns: int, statuses: Iterable[dict[str, Any]], distro
     ts = typestore(distro)
     status_t = ts.types["diagnostic_msgs/msg/DiagnosticStatus"]
     kv_t = ts.types["diagnostic_msgs/msg/KeyValue"]
-    items = [status_t(int(s.get("level", 0)), s["name"], s.get("message", ""),
-                      s.get("hardware_id", ""), [kv_t(str(k), str(v)) for k, v in s.get("values", {}).items()])
+    items = [status_t(int(s.get("level", 0)), s["name"], s.get("message", ""), s.get("hardware_id", ""),
+                      [kv_t(str(k), str(v)) for k, v in s.get("values", {}).items()])
              for s in statuses]
     msg = ts.types[DIAGNOSTICS_TYPE](_header(stamp_ns, "", distro), items)
     return bytes(ts.serialize_cdr(msg, DIAGNOSTICS_TYPE))
@@ -315,7 +315,8 @@ class BagWriter:
                   frame_id: str | None = None) -> None:
         """Raw IMU samples of one sensor (sensor frame): stamps (N,) ns, (N, 3) arrays."""
         stamps = np.atleast_1d(np.asarray(stamp_ns, dtype=np.int64))
-        block = imu_float_block(np.reshape(angular_rate_rad_s, (-1, 3)), np.reshape(specific_force_m_s2, (-1, 3)))
+        block = imu_float_block(np.reshape(angular_rate_rad_s, (-1, 3)),
+                                np.reshape(specific_force_m_s2, (-1, 3)))
         datas = encode_imu(stamps, frame_id if frame_id is not None else f"{segment}_imu", block, self.distro)
         self.write_many(imu_topic(segment, self.ns), IMU_TYPE, stamps if log_time_ns is None else log_time_ns,
                         datas)
@@ -326,9 +327,11 @@ class BagWriter:
         """Segment kinematics (segment frame) as sensor_msgs/Imu, frame_id = segment name."""
         stamps = np.atleast_1d(np.asarray(stamp_ns, dtype=np.int64))
         block = imu_float_block(np.reshape(angular_velocity_rad_s, (-1, 3)),
-                                np.reshape(com_acceleration_m_s2, (-1, 3)), np.reshape(orientation_xyzw, (-1, 4)))
+                                np.reshape(com_acceleration_m_s2, (-1, 3)),
+                                np.reshape(orientation_xyzw, (-1, 4)))
         self.write_many(kinematics_topic(segment, self.ns), IMU_TYPE,
-                        stamps if log_time_ns is None else log_time_ns, encode_imu(stamps, segment, block, self.distro))
+                        stamps if log_time_ns is None else log_time_ns,
+                        encode_imu(stamps, segment, block, self.distro))
 
     def write_torques(self, stamp_ns: np.ndarray, effort_nm: np.ndarray, names: Sequence[str] = JOINTS,
                       truth: bool = False, log_time_ns: np.ndarray | None = None) -> None:
@@ -473,7 +476,8 @@ def bag_info(path: str | Path) -> dict[str, Any]:
                "start_ns": int(reader.start_time) if reader.message_count else 0,
                "message_count": int(reader.message_count), "ros_distro": reader.ros_distro,
                "topics": topics, "metadata": custom,
-               "namespaces": sorted({c[0] for t in topics if (c := classify_topic(t)) and c[2] == "imu/data_raw"})}
+               "namespaces": sorted({c[0] for t in topics
+                                     if (c := classify_topic(t)) and c[2] == "imu/data_raw"})}
     except BagError:
         raise
     except Exception as exc:
