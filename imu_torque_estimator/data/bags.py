@@ -152,6 +152,8 @@ def _fill_template(tpl: bytes, stamps: np.ndarray, block: np.ndarray) -> list[by
     size = len(tpl)
     arr = np.tile(np.frombuffer(tpl, dtype=np.uint8), (n, 1))
     sec, nsec = _stamp_fields(stamps)
+    if sec.size and (sec.min() < 0 or sec.max() > np.iinfo(np.int32).max):
+        raise BagError("stamps must be >= 0 and < 2^31 s (builtin_interfaces/Time.sec is int32)")
     arr[:, 4:8] = sec.astype("<i4").view(np.uint8).reshape(n, 4)
     arr[:, 8:12] = nsec.astype("<u4").view(np.uint8).reshape(n, 4)
     arr[:, size - 8 * m:] = block.view(np.uint8).reshape(n, 8 * m)
@@ -337,7 +339,9 @@ class BagWriter:
                       truth: bool = False, log_time_ns: np.ndarray | None = None) -> None:
         """Joint torques (N, J) in Nm on <ns>/joint_torques (or _truth)."""
         stamps = np.atleast_1d(np.asarray(stamp_ns, dtype=np.int64))
-        effort = np.reshape(effort_nm, (stamps.shape[0], len(names)))
+        effort = np.asarray(effort_nm, dtype=float)
+        if effort.ndim == 1:
+            effort = effort[None, :]
         self.write_many(torque_topic(self.ns, truth), JOINT_STATE_TYPE,
                         stamps if log_time_ns is None else log_time_ns,
                         encode_joint_state(stamps, names, effort, distro=self.distro))
@@ -562,7 +566,8 @@ def _read(reader: Any, path: Path, ns: str | None, segments: Sequence[str] | Non
             try:
                 stamps, block, frame_id = _decode_imu(raws[t], distro)
             except Exception as exc:
-                raise BagError(f"{path}: topic {t}: cannot decode sensor_msgs/Imu: {exc}") from None
+                raise BagError(f"{path}: topic {t}: cannot decode sensor_msgs/Imu (corrupt message?): "
+                               f"{exc}") from None
             assert seg is not None
             item = ImuTopic(t, seg, frame_id, log, stamps, block[:, 25:28].copy(), block[:, 13:16].copy(),
                             block[:, 0:4].copy(), np.asarray(seqs[t], dtype=np.int64))
@@ -571,7 +576,8 @@ def _read(reader: Any, path: Path, ns: str | None, segments: Sequence[str] | Non
             try:
                 stamps, effort, names = _decode_joint_state(raws[t], distro)
             except Exception as exc:
-                raise BagError(f"{path}: topic {t}: cannot decode sensor_msgs/JointState: {exc}") from None
+                raise BagError(f"{path}: topic {t}: cannot decode sensor_msgs/JointState (corrupt message?): "
+                               f"{exc}") from None
             jt = JointTopic(t, names, log, stamps, effort)
             if kind == "joint_torques":
                 data.torques = jt
