@@ -1,0 +1,255 @@
+"""Shared rclpy helpers for the package's nodes (generic: no node-specific logic here).
+
+- QoS: `sensor_qos(depth)` = SensorDataQoS (best effort, volatile) with an adjustable queue depth.
+- Time: `ns_to_time_msg` / `time_msg_to_ns` (builtin_interfaces/Time <-> int nanoseconds).
+- Imu: `fill_imu_msg` (arrays -> sensor_msgs/Imu, REP-145 covariance conventions), `read_imu_msg`
+  (sensor_msgs/Imu -> arrays, without allocating when output buffers are given).
+- Parameters: `ParamSpec` tables declared with `declare_parameters` (ParameterDescriptor with
+  description, ranges, read_only, allowed values) and `reject_unknown_parameters` (a YAML key or
+  `-p` override the node does not declare is a startup error).
+- Diagnostics: `DiagnosticsPublisher` (diagnostic_msgs/DiagnosticArray on /diagnostics).
+- `run_node(NodeClass)`: main wrapper; startup configuration errors become one line on stderr and
+  exit code 2, Ctrl-C / SIGTERM exit cleanly.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+import rclpy.executors
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Imu
+
+NS_PER_S = 1_000_000_000
+
+OK = DiagnosticStatus.OK
+WARN = DiagnosticStatus.WARN
+ERROR = DiagnosticStatus.ERROR
+STALE = DiagnosticStatus.STALE
+
+
+class ConfigError(ValueError):
+    """A startup configuration error (bad parameter, unknown segment, missing file...).
+
+    `run_node` prints it as one line and exits with code 2."""
+
+
+# --------------------------------------------------------------------------------------------- QoS
+def sensor_qos(depth: int = 5) -> QoSProfile:
+    """SensorDataQoS (best effort, volatile, keep last) with queue `depth`."""
+    qos = QoSProfile(depth=depth)
+    qos.reliability = qos_profile_sensor_data.reliability
+    qos.durability = qos_profile_sensor_data.durability
+    qos.history = qos_profile_sensor_data.history
+    qos.depth = depth
+    return qos
+
+
+# -------------------------------------------------------------------------------------------- time
+def ns_to_time_msg(stamp_ns: int, msg: Time | None = None) -> Time:
+    """int nanoseconds -> builtin_interfaces/Time (fills `msg` if given)."""
+    msg = Time() if msg is None else msg
+    sec, nsec = divmod(int(stamp_ns), NS_PER_S)
+    msg.sec = sec
+    msg.nanosec = nsec
+    return msg
+
+
+def time_msg_to_ns(msg: Time) -> int:
+    """builtin_interfaces/Time -> int nanoseconds."""
+    return int(msg.sec) * NS_PER_S + int(msg.nanosec)
+
+
+# --------------------------------------------------------------------------------------------- Imu
+_NO_COV = np.zeros(9)
+
+
+def fill_imu_msg(
+    msg: Imu,
+    stamp_ns: int,
+    frame_id: str,
+    linear_acceleration_m_s2: Sequence[float],
+    angular_velocity_rad_s: Sequence[float],
+    orientation_wxyz: Sequence[float] | None = None,
+) -> Imu:
+    """Fill a sensor_msgs/Imu: stamp, frame, vectors; covariance unknown (all zeros);
+    without orientation, orientation_covariance[0] = -1 (REP-145)."""
+    ns_to_time_msg(stamp_ns, msg.header.stamp)
+    msg.header.frame_id = frame_id
+    a, w = msg.linear_acceleration, msg.angular_velocity
+    a.x, a.y, a.z = (float(v) for v in linear_acceleration_m_s2)
+    w.x, w.y, w.z = (float(v) for v in angular_velocity_rad_s)
+    q = msg.orientation
+    if orientation_wxyz is None:
+        q.w, q.x, q.y, q.z = 1.0, 0.0, 0.0, 0.0
+        cov = _NO_COV.copy()
+        cov[0] = -1.0
+        msg.orientation_covariance = cov
+    else:
+        q.w, q.x, q.y, q.z = (float(v) for v in orientation_wxyz)
+        msg.orientation_covariance = _NO_COV
+    msg.angular_velocity_covariance = _NO_COV
+    msg.linear_acceleration_covariance = _NO_COV
+    return msg
+
+
+def read_imu_msg(
+    msg: Imu, accel_out: np.ndarray | None = None, gyro_out: np.ndarray | None = None
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """sensor_msgs/Imu -> (stamp_ns, linear_acceleration (3,) m/s^2, angular_velocity (3,) rad/s).
+    Writes into `accel_out` / `gyro_out` when given (no allocation)."""
+    a = np.empty(3) if accel_out is None else accel_out
+    w = np.empty(3) if gyro_out is None else gyro_out
+    la, av = msg.linear_acceleration, msg.angular_velocity
+    a[0], a[1], a[2] = la.x, la.y, la.z
+    w[0], w[1], w[2] = av.x, av.y, av.z
+    return time_msg_to_ns(msg.header.stamp), a, w
+
+
+# -------------------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter: name, default (its type fixes the parameter type), description.
+
+    `range` = inclusive (min, max) for int/float parameters (enforced by rclpy via the
+    descriptor); `choices` = allowed values (checked at startup); `type_` is needed only when the
+    default is an empty list (e.g. Parameter.Type.STRING_ARRAY)."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = True
+    range: tuple[float, float] | None = None
+    choices: tuple[Any, ...] | None = None
+    type_: Parameter.Type | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        d = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only)
+        if self.type_ is not None:
+            d.type = int(self.type_)
+        if self.choices is not None:
+            d.additional_constraints = "one of " + ", ".join(str(c) for c in self.choices)
+        if self.range is not None:
+            lo, hi = self.range
+            if isinstance(self.default, bool) or not isinstance(self.default, (int, float)):
+                raise TypeError(f"parameter {self.name}: range needs an int or float default")
+            if isinstance(self.default, int):
+                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+            else:
+                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi),
+                                                             step=0.0)]
+        return d
+
+
+def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]:
+    """Declare `specs` on `node` (overrides from YAML/-p apply) and return name -> value.
+
+    Raises ConfigError naming the parameter for a wrong type, an out-of-range value or a value
+    outside `choices`."""
+    values: dict[str, Any] = {}
+    for spec in specs:
+        try:
+            if spec.type_ is not None and spec.default in (None, [], ()):
+                p = node.declare_parameter(spec.name, spec.type_, spec.descriptor())
+            else:
+                p = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        except ParameterException as exc:  # wrong type / out of range / invalid value
+            raise ConfigError(f"parameter '{spec.name}': {_one_line(exc)}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"parameter '{spec.name}': {_one_line(exc)}") from None
+        value = p.value
+        if value is None and spec.type_ is not None:
+            value = []
+        if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+            value = list(value)
+        if spec.choices is not None and value not in spec.choices:
+            raise ConfigError(
+                f"parameter '{spec.name}': {value!r} is not allowed; choose one of {list(spec.choices)}")
+        values[spec.name] = value
+    return values
+
+
+def reject_unknown_parameters(node: Node) -> None:
+    """Raise ConfigError if a parameter override (params file or -p) names a parameter the node
+    did not declare. Call after all declarations (node must use
+    automatically_declare_parameters_from_overrides=False)."""
+    unknown = sorted(n for n in node._parameter_overrides if not node.has_parameter(n))
+    if unknown:
+        known = sorted(node._parameters)
+        raise ConfigError(f"unknown parameter(s) {unknown} for node '{node.get_name()}'; "
+                          f"declared parameters are {known}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+# ------------------------------------------------------------------------------------- diagnostics
+def make_status(
+    name: str, level: bytes, message: str, values: Mapping[str, Any] | None = None, hardware_id: str = ""
+) -> DiagnosticStatus:
+    """One DiagnosticStatus (level = OK/WARN/ERROR/STALE of this module); `values` are
+    stringified (floats with 6 significant digits)."""
+    st = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id)
+    for k, v in (values or {}).items():
+        sv = f"{v:.6g}" if isinstance(v, float) else str(v)
+        st.values.append(KeyValue(key=str(k), value=sv))
+    return st
+
+
+class DiagnosticsPublisher:
+    """Publishes diagnostic_msgs/DiagnosticArray on the absolute topic /diagnostics."""
+
+    def __init__(self, node: Node, topic: str = "/diagnostics") -> None:
+        self._node = node
+        self._pub = node.create_publisher(DiagnosticArray, topic, 10)
+
+    def publish(self, statuses: Sequence[DiagnosticStatus]) -> DiagnosticArray:
+        arr = DiagnosticArray()
+        arr.header.stamp = self._node.get_clock().now().to_msg()
+        arr.status = list(statuses)
+        self._pub.publish(arr)
+        return arr
+
+
+# ------------------------------------------------------------------------------------------- main
+def run_node(node_factory: Callable[[], Node], args: list[str] | None = None,
+             name: str | None = None) -> int:
+    """Create the node, spin until shutdown, return the process exit code.
+
+    A ConfigError (or rclpy parameter error) raised while constructing the node is printed as ONE
+    line `<name>: configuration error: ...` on stderr and logged, and the exit code is 2.
+    Ctrl-C / SIGTERM shut down cleanly with exit code 0."""
+    label = name or getattr(node_factory, "NODE_NAME", None) or getattr(node_factory, "__name__", "node")
+    rclpy.init(args=args)
+    node: Node | None = None
+    try:
+        try:
+            node = node_factory()
+        except (ConfigError, ParameterException, FileNotFoundError) as exc:
+            print(f"{label}: configuration error: {_one_line(exc)}", file=sys.stderr, flush=True)
+            return 2
+        try:
+            rclpy.spin(node)
+        except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+            pass
+        return 0
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
