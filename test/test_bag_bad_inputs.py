@@ -129,3 +129,168 @@ def test_stamps_are_integer_nanoseconds_without_float_rounding(tmp_path):
     with bags.BagWriter(path) as w:
         w.write_imu("pelvis", stamps, np.zeros((2, 3)), np.zeros((2, 3)))
     np.testing.assert_array_equal(bags.read_bag(path).imu["pelvis"].stamp_ns, stamps)
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad samples through the offline pipeline (real StreamAligner and TorqueEstimatorCore; a transparent
+# kinematics estimator and a linear engine stand in for the model so the expected output is known).
+
+
+class ConcatKinematics:
+    """features = [specific force, angular rate] per segment (stands in for KinematicsEstimator)."""
+
+    def __init__(self, n: int):
+        self._out = np.empty(6 * n)
+        self.resets = 0
+
+    def step(self, f, w):
+        self._out.reshape(-1, 6)[:, :3] = f
+        self._out.reshape(-1, 6)[:, 3:] = w
+        return self._out
+
+    def reset(self):
+        self.resets += 1
+
+
+class LinearEngine:
+    """torque_j = sum of the features of segment j mod S: stateless, so every output is predictable."""
+
+    def __init__(self, n_seg: int):
+        self.n_seg = n_seg
+
+    def step(self, x):
+        per = x.reshape(self.n_seg, 6).sum(axis=1)
+        return np.array([per[j % self.n_seg] for j in range(6)]) * 0.01
+
+    def reset(self):
+        pass
+
+
+def run_fake(path, segments=SET3, warmup_s=0.0, **stream):
+    from imu_torque_estimator import offline
+    from imu_torque_estimator.streams import StreamConfig
+
+    bag = bags.read_bag(path, segments=segments)
+    fe = offline.ImuFrontend(StreamConfig(segments=tuple(segments), rate_hz=200.0, **stream),
+                             lambda cal: ConcatKinematics(len(segments)), calibration="known")
+    core = offline.build_core(LinearEngine(len(segments)), segments, 200.0, 70.0, {"warmup_s": warmup_s})
+    return offline.run_pipeline(bag, segments, fe, core, JOINTS6), bag
+
+
+JOINTS6 = ("hip_flexion_l", "hip_flexion_r", "knee_flexion_l", "knee_flexion_r", "ankle_dorsiflexion_l",
+           "ankle_dorsiflexion_r")
+N = 600
+
+
+def write_bag_with(path: Path, edit) -> np.ndarray:
+    """Bag of N samples per sensor at 200 Hz; `edit(segment, stamps, f, w, log)` may modify arrays
+    or return a row mask of messages to keep. Returns the nominal stamps."""
+    from test_bags import synthetic_signals
+
+    sig, _ = synthetic_signals(N, SET3)
+    stamps = T0_NS + np.arange(N, dtype=np.int64) * DT_NS
+    with bags.BagWriter(path, metadata={"body_mass_kg": 70.0}) as w:
+        for s in SET3:
+            st, (f, g), log = stamps.copy(), (sig[s][0].copy(), sig[s][1].copy()), stamps.copy()
+            keep = edit(s, st, f, g, log)
+            keep = np.ones(N, bool) if keep is None else keep
+            w.write_imu(s, st[keep], f[keep], g[keep], log_time_ns=log[keep])
+    return stamps
+
+
+def expected_torque(path, stamp_ns):
+    """LinearEngine output from the bag's raw values at a stamp present in every sensor."""
+    bag = bags.read_bag(path)
+    per = []
+    for s in SET3:
+        imu = bag.imu[s]
+        (k,) = np.flatnonzero(imu.stamp_ns == stamp_ns)
+        per.append(imu.specific_force_m_s2[k].sum() + imu.angular_rate_rad_s[k].sum())
+    return np.array([per[j % 3] for j in range(6)]) * 0.01 * 70.0
+
+
+def test_clean_bag_gives_one_torque_per_sample_equal_to_the_model(tmp_path):
+    path = tmp_path / "clean"
+    stamps = write_bag_with(path, lambda *a: None)
+    res, _ = run_fake(path)
+    np.testing.assert_array_equal(res.stamp_ns, stamps)
+    assert res.report["imu_invalid_total"] == 0 and res.report["grid_dropped_total"] == 0
+    np.testing.assert_allclose(res.torque_nm[123], expected_torque(path, stamps[123]), rtol=1e-12)
+
+
+def test_nan_samples_are_skipped_counted_and_give_no_torque(tmp_path):
+    path = tmp_path / "nan"
+
+    def edit(s, st, f, g, log):
+        if s == "shank_l":
+            f[200:205, 1] = np.nan
+        if s == "pelvis":
+            g[300, 2] = np.inf
+
+    stamps = write_bag_with(path, edit)
+    res, _ = run_fake(path)
+    bad = set(stamps[200:205].tolist()) | {int(stamps[300])}
+    assert not bad & set(res.stamp_ns.tolist())
+    assert res.report["imu_invalid"]["shank_l"] == {"nan_inf": 5}
+    assert res.report["imu_invalid"]["pelvis"] == {"nan_inf": 1}
+    assert res.report["grid_dropped"] == {"gap:pelvis": 1, "gap:shank_l": 5}
+    assert len(res.stamp_ns) == N - 6 and np.isfinite(res.torque_nm).all()
+
+
+def test_sensor_dropping_out_for_half_a_second(tmp_path):
+    path = tmp_path / "dropout"
+    gone = slice(200, 300)  # 100 samples = 0.5 s at 200 Hz
+
+    def edit(s, st, f, g, log):
+        keep = np.ones(N, bool)
+        if s == "shank_r":
+            keep[gone] = False
+        return keep
+
+    stamps = write_bag_with(path, edit)
+    res, _ = run_fake(path, warmup_s=0.05)
+    published = set(res.stamp_ns.tolist())
+    assert not published & set(stamps[gone].tolist())
+    dropped = res.report["grid_dropped"]
+    assert set(dropped) <= {"gap:shank_r", "stale:shank_r"} and sum(dropped.values()) == 100
+    # a gap beyond max_gap_s resets the RNN state and the estimator warms up again (10 samples)
+    assert res.report["estimator_gap_resets"] == 1
+    assert not published & set(stamps[300:310].tolist()) and int(stamps[310]) in published
+    assert res.report["torques_published"] == N - 100 - 2 * 10
+
+
+def test_out_of_order_messages(tmp_path):
+    path = tmp_path / "ooo"
+
+    def edit(s, st, f, g, log):
+        if s == "pelvis":  # sample 251 arrives before 250 (log times swapped)
+            log[250], log[251] = log[251], log[250] + 1
+            order = np.argsort(log, kind="stable")
+            st[:], f[:], g[:], log[:] = st[order], f[order], g[order], log[order]
+
+    stamps = write_bag_with(path, edit)
+    bag = bags.read_bag(path)
+    assert bag.imu["pelvis"].stamp_ns[250] == stamps[251]  # really out of order in the bag
+    res, _ = run_fake(path)
+    assert res.report["imu_invalid"]["pelvis"] == {"out_of_order": 1}
+    assert int(stamps[250]) not in set(res.stamp_ns.tolist())
+    assert np.all(np.diff(res.stamp_ns) > 0)
+    assert res.report["torques_published"] == N - 1
+
+
+def test_clock_jump_backwards(tmp_path):
+    path = tmp_path / "jump"
+    back_ns = 2 * 10**9  # all sensor clocks restart 2 s earlier at sample 400
+
+    def edit(s, st, f, g, log):
+        st[400:] -= back_ns
+
+    stamps = write_bag_with(path, edit)
+    res, _ = run_fake(path)
+    rep = res.report
+    assert all(rep["imu_invalid"][s] == {"backward_jump": 1} for s in SET3)
+    assert rep["grid_reanchors"] == 1 and rep["kinematics_resets"] == 1
+    # the torque stage never goes back in time: the restarted timeline (2 s back, all before the last
+    # published stamp) is rejected sample by sample, never published
+    np.testing.assert_array_equal(res.stamp_ns, stamps[:400])
+    assert rep["estimator_rejected"] == {"stale_or_out_of_order": 3 * rep["kinematics_samples"] - 3 * 400}
