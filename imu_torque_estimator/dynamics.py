@@ -287,6 +287,7 @@ def sagittal_moments(
     kin: SegmentKinematics,
     loads: JointLoads,
     axes: dict[str, np.ndarray] | None = None,
+    translations: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sagittal joint moments (N m, (N,)) in the project's convention, keyed by body.JOINTS name.
 
@@ -294,8 +295,15 @@ def sagittal_moments(
     proximal segment rotated to ground, or `axes[joint]` ((N, 3) or (3,) ground-frame unit vectors,
     e.g. an OpenSim model's joint axes). Joints whose centre or proximal segment is missing are
     left out unless an axis is supplied.
+    translations[joint] ((N, 3), m per rad, optional): partial velocity of the joint centre w.r.t. the
+    coordinate's rate, for joints that translate with their angle (OpenSim knees); the result is then
+    the generalized force M . axis + F . translation of that coordinate.
     """
     axes = dict(axes or {})
+    translations = dict(translations or {})
+    for j in translations:
+        if j not in axes:
+            raise ValueError(f"translations given for {j!r} without an axis in `axes`")
     n = len(kin)
     if loads.time_s.shape != kin.time_s.shape or not np.array_equal(loads.time_s, kin.time_s):
         raise ValueError("sagittal_moments: loads and kinematics have different time vectors")
@@ -321,4 +329,9 @@ def sagittal_moments(
         else:
             continue
         out[j] = np.einsum("ni,ni->n", loads.moment_nm[centre], a)
+        if j in translations:
+            d = np.asarray(translations[j], dtype=float)
+            if d.shape != (n, 3):
+                raise ValueError(f"translations[{j!r}]: expected shape ({n}, 3), got {d.shape}")
+            out[j] = out[j] + np.einsum("ni,ni->n", loads.force_n[centre], d)
     return out
