@@ -25,6 +25,7 @@ import rclpy.executors
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -232,7 +233,11 @@ def run_node(node_factory: Callable[[], Node], args: list[str] | None = None,
     line `<name>: configuration error: ...` on stderr and logged, and the exit code is 2.
     Ctrl-C / SIGTERM shut down cleanly with exit code 0."""
     label = name or getattr(node_factory, "NODE_NAME", None) or getattr(node_factory, "__name__", "node")
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # e.g. an unparsable --params-file
+        print(f"{label}: configuration error: {_one_line(exc)}", file=sys.stderr, flush=True)
+        return 2
     node: Node | None = None
     try:
         try:
