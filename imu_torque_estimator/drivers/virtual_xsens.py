@@ -107,6 +107,7 @@ class VirtualXsens:
         # records
         self.sent: list[SentSample] = []
         self.received: list[x.XbusMessage] = []
+        self.raw_in = bytearray()  # every byte the host wrote (wire check in tests)
         self.overflow_bytes = 0
         self.requested_baudrate: int | None = None
         self.sessions = 0
@@ -356,6 +357,7 @@ class VirtualXsens:
                         data = b""
                     except OSError:  # no process has the slave open (EIO)
                         data = b""
+                    self.raw_in += data
                     if data and self._baud_matches():
                         for msg in self._parser.feed(data):
                             self._handle(msg)

@@ -1,0 +1,281 @@
+"""XsensDevice against the virtual MTi on a pseudo-terminal: wire bytes, values and stamps as sent,
+counter/clock wrap, dropped samples, and every bad input of issue 9 (unplug, no device, wrong baud,
+error reply, rejected configuration, hung device, line noise)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imu_torque_estimator.drivers import xsens as x
+from imu_torque_estimator.drivers.virtual_xsens import VirtualXsens
+from imu_torque_estimator.drivers.xsens_device import (
+    ImuSample,
+    XsensConfigRejectedError,
+    XsensDevice,
+    XsensDeviceError,
+    XsensNoDataError,
+    XsensPortError,
+)
+
+pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs os.openpty")
+
+
+def collect(dev: XsensDevice, seconds: float) -> list[ImuSample]:
+    out: list[ImuSample] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        out += dev.read_samples(timeout_s=0.02)
+    return out
+
+
+def check_against_sent(samples: list[ImuSample], vdev: VirtualXsens, tol_ms: float = 20.0) -> None:
+    """Values equal the device's (float32 precision), stamps = device sample times + one constant."""
+    sent = {s.sample_time_fine: s for s in vdev.sent}
+    offsets = []
+    for s in samples:
+        ref = sent[s.sample_time_fine]
+        assert s.packet_counter == ref.packet_counter
+        np.testing.assert_allclose(s.specific_force_m_s2, ref.specific_force_m_s2, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(s.angular_rate_rad_s, ref.angular_rate_rad_s, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(s.orientation_wxyz, ref.quaternion_wxyz, atol=1e-6)
+        assert s.status_word == ref.status_word
+        offsets.append(s.stamp_ns - ref.true_host_ns)
+    off_ms = np.array(offsets) / 1e6
+    assert np.all(np.abs(off_ms) < tol_ms), off_ms  # stamped at sampling time, not at some other time
+    stamps = np.array([s.stamp_ns for s in samples])
+    assert np.all(np.diff(stamps) > 0)
+
+
+def test_connect_wire_bytes_match_protocol_vectors() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port, rate_hz=100)
+        dev.connect()
+        dev.close()
+        wire = bytes(vdev.raw_in)
+    # GoToConfig, ReqDID, SetOutputConfiguration, GoToMeasurement, then GoToConfig from close().
+    # SetOutputConfiguration entries: 1020 FFFF, 1060 FFFF, 2010 0064, 4020 0064, 8020 0064, E020 0064:
+    # sum FF+C0+18 + 10+20+FF+FF + 10+60+FF+FF + 20+10+00+64 + 40+20+00+64 + 80+20+00+64 + E0+20+00+64
+    # = 0x0A33 -> CS = 0xCD
+    expected = bytes.fromhex(
+        "FA FF 30 00 D1"
+        "FA FF 00 00 01"
+        "FA FF C0 18 10 20 FF FF 10 60 FF FF 20 10 00 64 40 20 00 64 80 20 00 64 E0 20 00 64 CD"
+        "FA FF 10 00 F1"
+        "FA FF 30 00 D1"
+    )
+    assert wire == expected
+    assert dev.device_id == 0x03700123
+
+
+def test_device_frames_on_the_wire_follow_the_protocol() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port)
+        dev.connect()
+        collect(dev, 0.1)
+        dev.close()
+        frame = vdev.sent[-1].frame
+    # decode by hand, independently of FrameParser/parse_mtdata2
+    assert frame[:3] == bytes.fromhex("FA FF 36")
+    n = frame[3]
+    assert len(frame) == 4 + n + 1 and sum(frame[1:]) % 256 == 0
+    ids = []
+    j = 4
+    while j < 4 + n:
+        ids.append(int.from_bytes(frame[j : j + 2], "big"))
+        j += 3 + frame[j + 2]
+    assert ids == [0x1020, 0x1060, 0x2010, 0x4020, 0x8020, 0xE020]
+    assert frame[4:7] == bytes.fromhex("10 20 02") and frame[9:12] == bytes.fromhex("10 60 04")
+
+
+def test_values_and_stamps_as_sent_across_counter_and_clock_wrap() -> None:
+    # PacketCounter wraps (16 bit) after 36 samples, SampleTimeFine (32 bit) after 30 samples
+    with VirtualXsens(packet_counter_start=65500, stf_start=2**32 - 3000) as vdev:
+        dev = XsensDevice(vdev.port, rate_hz=100)
+        dev.connect()
+        samples = collect(dev, 1.0)
+        dev.close()
+        check_against_sent(samples, vdev)
+    counters = [s.packet_counter for s in samples]
+    assert 65535 in counters and 0 in counters
+    steps = [(b - a) % 65536 for a, b in zip(counters, counters[1:], strict=False)]
+    assert steps == [1] * (len(counters) - 1)
+    stf = [s.sample_time_fine for s in samples]
+    assert any(a > b for a, b in zip(stf, stf[1:], strict=False))  # the raw 32-bit counter wrapped
+    stamps = np.array([s.stamp_ns for s in samples])
+    # after the fit settles, stamp spacing equals the device's 10 ms (its 100-tick steps)
+    np.testing.assert_allclose(np.diff(stamps[20:]) / 1e6, 10.0, atol=0.5)
+    st = dev.stats
+    assert st.dropped_samples == 0 and st.duplicates == 0 and st.bad_checksums == 0
+    assert st.samples == len(samples) >= 80
+
+
+def test_dropped_packets_are_counted_and_leave_a_stamp_gap() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port)
+        dev.connect()
+        first = collect(dev, 0.1)
+        pc = first[-1].packet_counter
+        vdev.drop_counters = {pc + 20, pc + 21, pc + 22}
+        samples = first + collect(dev, 0.4)
+        dev.close()
+    assert dev.stats.dropped_samples == 3
+    k = [s.packet_counter for s in samples].index(pc + 23)
+    assert samples[k - 1].packet_counter == pc + 19
+    assert (samples[k].stamp_ns - samples[k - 1].stamp_ns) / 1e6 == pytest.approx(40.0, abs=1.0)
+
+
+def test_orientation_off_and_fp1632_precision() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port, rate_hz=200, orientation=False, precision=x.Precision.FP1632)
+        dev.connect()
+        samples = collect(dev, 0.3)
+        dev.close()
+        assert [s.data_id for s in vdev.outputs] == [0x1020, 0x1060, 0x4022, 0x8022, 0xE020]
+        sent = {s.sample_time_fine: s for s in vdev.sent}
+    assert samples and all(s.orientation_wxyz is None for s in samples)
+    for s in samples:
+        np.testing.assert_allclose(s.specific_force_m_s2, sent[s.sample_time_fine].specific_force_m_s2,
+                                   atol=1e-9)
+    assert np.diff([s.sample_time_fine for s in samples]).tolist() == [50] * (len(samples) - 1)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_no_device_at_port(tmp_path: Path) -> None:
+    port = str(tmp_path / "ttyUSB_missing")
+    with pytest.raises(XsensPortError, match="cannot open serial port .*ttyUSB_missing"):
+        XsensDevice(port).connect()
+
+
+def test_wrong_baud_rate_gives_no_valid_frames_error() -> None:
+    with VirtualXsens(baudrate=115200) as vdev:
+        dev = XsensDevice(vdev.port, baudrate=921600, timeout_s=0.5)
+        t0 = time.monotonic()
+        with pytest.raises(XsensNoDataError, match="no valid Xbus frame.*wrong baud rate"):
+            dev.connect()
+        assert 0.45 < time.monotonic() - t0 < 2.0
+        assert not dev.connected
+        # the same device at its real rate works
+        good = XsensDevice(vdev.port, baudrate=115200)
+        good.connect()
+        assert collect(good, 0.2)
+        good.close()
+
+
+def test_hung_device_gives_no_data_error() -> None:
+    with VirtualXsens(start_in_measurement=False) as vdev:
+        vdev.silent = True
+        with pytest.raises(XsensNoDataError, match="no data at all"):
+            XsensDevice(vdev.port, timeout_s=0.3).connect()
+
+
+def test_device_error_reply() -> None:
+    with VirtualXsens() as vdev:
+        vdev.error_on = {x.MID.REQ_DID: 0x04}
+        match = r"answered ReqDID with error 0x04 \(invalid message\)"
+        with pytest.raises(XsensDeviceError, match=match) as ei:
+            XsensDevice(vdev.port).connect()
+        assert ei.value.reply.code == 0x04
+        assert not isinstance(ei.value, XsensConfigRejectedError)
+
+
+@pytest.mark.parametrize(("mode", "match"), [
+    ("error", r"SetOutputConfiguration with error 0x21 \(invalid parameter\)"),
+    ("modify", r"rejected the output configuration.*0x4020@100.*0x4020@50"),
+])
+def test_rejected_configuration(mode: str, match: str) -> None:
+    with VirtualXsens() as vdev:
+        vdev.reject_config = mode
+        dev = XsensDevice(vdev.port, rate_hz=100)
+        with pytest.raises(XsensConfigRejectedError, match=match):
+            dev.connect()
+        assert not dev.connected
+        assert dev.read_samples() == []  # never connected: nothing to reconnect to, no exception
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.getMessage()}")
+
+
+def test_unplug_mid_stream_reconnects_without_duplicates_or_wrong_stamps() -> None:
+    # a logger with its own handler: the test does not depend on propagation to the root logger
+    log = logging.getLogger("test_xsens_device.unplug")
+    log.setLevel(logging.INFO)
+    handler = ListHandler()
+    log.addHandler(handler)
+    with VirtualXsens(stf_start=123_456) as vdev:
+        dev = XsensDevice(vdev.port, reconnect_interval_s=0.1, logger=log)
+        dev.connect()
+        before = collect(dev, 0.5)
+        vdev.unplug()
+        during = collect(dev, 0.3)  # read error; reconnect attempts fail (port gone)
+        assert not dev.connected and during == []
+        vdev.replug(stf_start=999_000)  # device rebooted: its sample clock restarted elsewhere
+        after = collect(dev, 0.8)
+        dev.close()
+        check_against_sent(before, vdev)
+        check_against_sent(after[10:], vdev)
+    st = dev.stats
+    assert st.read_errors == 1 and st.reconnects == 1 and after
+    allstamps = [s.stamp_ns for s in before + after]
+    assert all(b > a for a, b in zip(allstamps, allstamps[1:], strict=False))  # no repeats, in order
+    keys = [(s.packet_counter, s.sample_time_fine) for s in before + after]
+    assert len(set(keys)) == len(keys)
+    text = "\n".join(handler.lines)
+    assert "ERROR xsens " in text and "read error, device unplugged?" in text
+    assert "WARNING xsens " in text and "reconnect failed: cannot open serial port" in text
+    assert "reconnected (1 so far)" in text
+
+
+def test_line_noise_mid_stream_loses_nothing() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port)
+        dev.connect()
+        samples = collect(dev, 0.2)
+        for _ in range(5):
+            vdev.inject_garbage(b"\xfa\xff\x36\x40" + bytes(range(7, 60)) + b"\xfa\xfa\x00")
+            samples += collect(dev, 0.05)
+        samples += collect(dev, 0.2)
+        dev.close()
+        check_against_sent(samples, vdev)
+    pcs = [s.packet_counter for s in samples]
+    assert pcs == list(range(pcs[0], pcs[0] + len(pcs)))
+    st = dev.stats
+    assert st.garbage_bytes >= 5 * 60 and st.dropped_samples == 0
+
+
+def test_constructor_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="rate_hz"):
+        XsensDevice("/dev/null", rate_hz=1000)
+    with pytest.raises(ValueError, match="divide the 10 kHz"):
+        XsensDevice("/dev/null", rate_hz=300)
+    with pytest.raises(ValueError, match="baudrate 1234"):
+        XsensDevice("/dev/null", baudrate=1234)
+    with pytest.raises(ValueError, match="timeout_s"):
+        XsensDevice("/dev/null", timeout_s=0)
+
+
+def test_set_baudrate_is_acknowledged_by_the_virtual_device() -> None:
+    with VirtualXsens(start_in_measurement=False) as vdev:
+        import serial
+
+        with serial.Serial(vdev.port, 921600, timeout=0.5) as ser:
+            ser.write(x.goto_config() + x.set_baudrate(460800))
+            p = x.FrameParser()
+            msgs: list[x.XbusMessage] = []
+            end = time.monotonic() + 1.0
+            while len(msgs) < 2 and time.monotonic() < end:
+                msgs += p.feed(ser.read(64))
+        assert [m.mid for m in msgs] == [x.MID.GOTO_CONFIG_ACK, x.MID.SET_BAUDRATE_ACK]
+        assert vdev.requested_baudrate == 460800
