@@ -1,0 +1,320 @@
+"""OpenSim scaling and inverse kinematics for marker-only trials (offline; needs the `opensim` extra).
+
+Used for `hamner_run_subject04` (markers + GRF, generic unscaled model). Scaling is done with OpenSim's
+ScaleTool (manual scale factors + MarkerPlacer) with the factors measured from the data:
+- pelvis: inter-marker distances RASI-LASI, RPSI-LPSI, RASI-RPSI, LASI-LPSI (median over frames of the
+  trial, these markers are fixed on one rigid body) relative to the same distances on the model;
+- feet (talus, calcn, toes): CAL-TOE (foot length) per side;
+- torso: RACR-LACR and C7-CLAV; arms follow the torso factor;
+- thighs and shanks (femur, tibia): the trial has no knee or ankle landmarks, so the leg factor is
+  the one that minimises the IK marker RMS over a subset of frames (bounded scalar search), since the
+  pelvis-to-foot geometry over a gait cycle with changing knee angles fixes the leg lengths.
+Masses are scaled to the subject mass with the generic mass distribution preserved.
+Inverse kinematics: OpenSim InverseKinematicsTool with per-marker weights (`marker_weights`):
+bony pelvis and foot landmarks 10, thigh/shank cluster markers 1, trunk 1, arm markers 0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .opensim_io import read_storage
+from .trc import MarkerData, read_trc, write_trc
+
+LANDMARK_WEIGHT = 10.0
+CLUSTER_WEIGHT = 1.0
+ARM_WEIGHT = 0.1
+_PELVIS_PAIRS = (("RASI", "LASI"), ("RPSI", "LPSI"), ("RASI", "RPSI"), ("LASI", "LPSI"))
+_TORSO_PAIRS = (("RACR", "LACR"), ("C7", "CLAV"))
+# Foot length only: the model's MT5 marker sits far more medially/proximally than on this subject.
+_FOOT_PAIRS = {"r": (("RCAL", "RTOE"),), "l": (("LCAL", "LTOE"),)}
+_ARM_BODIES = ("humerus", "ulna", "radius", "hand")
+
+
+def _opensim():
+    try:
+        import opensim  # noqa: PLC0415 - optional heavy dependency, imported lazily
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError("OpenSim IK needs the 'biomech' extra: pip install opensim") from exc
+    opensim.Logger.setLevelString("error")
+    return opensim
+
+
+@contextlib.contextmanager
+def _quiet_cwd(path: Path):
+    """Run an OpenSim tool inside `path` (tools resolve relative files against the cwd) with the C++
+    stdout (model summaries printed by the tools) sent to /dev/null."""
+    old = os.getcwd()
+    os.chdir(path)
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+        os.chdir(old)
+
+
+def strip_forces(model_path: str | Path, out_path: str | Path) -> Path:
+    """Copy of an OpenSim model without its force set (muscles): kinematics and rigid-body dynamics are
+    unchanged and scaling/IK run several times faster."""
+    osim = _opensim()
+    model = osim.Model(str(model_path))
+    model.updForceSet().clearAndDestroy()
+    model.finalizeConnections()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    model.printToXML(str(out_path))
+    return out_path
+
+
+def marker_weights(names: list[str]) -> dict[str, float]:
+    """IK weight per marker name (see module docstring)."""
+    out = {}
+    for n in names:
+        u = n.upper()
+        if u in {"RASI", "LASI", "RPSI", "LPSI"} or u[1:] in {"CAL", "TOE", "MT5", "MT1", "MT2"}:
+            out[n] = LANDMARK_WEIGHT
+        elif u[1:3] in {"TH", "TB"}:
+            out[n] = CLUSTER_WEIGHT
+        elif u[1:3] in {"UA", "FA"} or u[1:] in {"LEL", "MEL"} or "FA" in u[1:4]:
+            out[n] = ARM_WEIGHT
+        else:
+            out[n] = CLUSTER_WEIGHT
+    return out
+
+
+def _model_marker_distances(model_path: Path, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    osim = _opensim()
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    ms = model.getMarkerSet()
+    out = {}
+    for a, b in pairs:
+        pa = ms.get(a).getLocationInGround(state).to_numpy()
+        pb = ms.get(b).getLocationInGround(state).to_numpy()
+        out[(a, b)] = float(np.linalg.norm(pa - pb))
+    return out
+
+
+def _data_distance(markers: MarkerData, a: str, b: str) -> float:
+    d = np.linalg.norm(markers.markers[a] - markers.markers[b], axis=1)
+    return float(np.nanmedian(d))
+
+
+def measured_scale_factors(model_path: Path, markers: MarkerData) -> dict[str, float]:
+    """Scale factors for pelvis, torso, arms and feet from marker distances (see module docstring)."""
+    groups: dict[str, list[tuple[str, str]]] = {"pelvis": list(_PELVIS_PAIRS), "torso": list(_TORSO_PAIRS),
+                                                "foot_r": list(_FOOT_PAIRS["r"]),
+                                                "foot_l": list(_FOOT_PAIRS["l"])}
+    present = set(markers.markers)
+    groups = {g: [p for p in ps if p[0] in present and p[1] in present] for g, ps in groups.items()}
+    model_d = _model_marker_distances(model_path, [p for ps in groups.values() for p in ps])
+    out = {}
+    for g, ps in groups.items():
+        if not ps:
+            raise ValueError(f"cannot scale {g}: none of its marker pairs are in the trial")
+        out[g] = float(np.mean([_data_distance(markers, a, b) / model_d[(a, b)] for a, b in ps]))
+    return out
+
+
+def _scale_xml(generic: Path, trc: Path, mass_kg: float, height_m: float, factors: dict[str, float],
+               placer_time: float, placer_end: float, out_model: Path, weights: dict[str, float],
+               body_names: list[str]) -> str:
+    scales = []
+    for b in body_names:
+        if b == "pelvis":
+            f = factors["pelvis"]
+        elif b == "torso" or b.startswith(_ARM_BODIES):
+            f = factors["torso"]
+        elif b.startswith(("femur", "tibia", "patella")):
+            f = factors["leg"]
+        elif b.startswith(("talus", "calcn", "toes")):
+            f = factors[f"foot_{b[-1]}"]
+        else:
+            f = factors.get("leg", 1.0)
+        scales.append(f"<Scale><scales> {f:.6f} {f:.6f} {f:.6f}</scales><segment>{b}</segment>"
+                      "<apply>true</apply></Scale>")
+    tasks = "".join(f'<IKMarkerTask name="{n}"><apply>{"true" if w > 0 else "false"}</apply>'
+                    f"<weight>{w}</weight></IKMarkerTask>" for n, w in weights.items())
+    return f"""<?xml version="1.0" encoding="UTF-8" ?>
+<OpenSimDocument Version="40000">
+<ScaleTool name="subject">
+  <mass>{mass_kg}</mass><height>{height_m * 1000.0}</height><age>-1</age>
+  <GenericModelMaker><model_file>{generic}</model_file><marker_set_file>Unassigned</marker_set_file>
+  </GenericModelMaker>
+  <ModelScaler>
+    <apply>true</apply>
+    <scaling_order> manualScale</scaling_order>
+    <MeasurementSet><objects/></MeasurementSet>
+    <ScaleSet><objects>{"".join(scales)}</objects></ScaleSet>
+    <marker_file>{trc}</marker_file>
+    <time_range> {placer_time} {placer_end}</time_range>
+    <preserve_mass_distribution>true</preserve_mass_distribution>
+    <output_model_file>Unassigned</output_model_file>
+    <output_scale_file>Unassigned</output_scale_file>
+  </ModelScaler>
+  <MarkerPlacer>
+    <apply>true</apply>
+    <IKTaskSet><objects>{tasks}</objects></IKTaskSet>
+    <marker_file>{trc}</marker_file>
+    <coordinate_file>Unassigned</coordinate_file>
+    <time_range> {placer_time} {placer_end}</time_range>
+    <output_motion_file>Unassigned</output_motion_file>
+    <output_model_file>{out_model}</output_model_file>
+    <output_marker_file>Unassigned</output_marker_file>
+    <max_marker_movement>-1</max_marker_movement>
+  </MarkerPlacer>
+</ScaleTool>
+</OpenSimDocument>
+"""
+
+
+def scale_model(generic_model: str | Path, trc_path: str | Path, mass_kg: float, height_m: float,
+                out_model: str | Path, leg_factor: float, placer_time: float | None = None,
+                factors: dict[str, float] | None = None) -> Path:
+    """Run OpenSim's ScaleTool (manual factors, mass preserved distribution, MarkerPlacer at
+    `placer_time`, default the first frame) and write the scaled, marker-placed model."""
+    osim = _opensim()
+    if not np.isfinite(mass_kg) or mass_kg <= 0:
+        raise ValueError(f"mass_kg must be > 0, got {mass_kg!r}")
+    generic_model, trc_path, out_model = Path(generic_model), Path(trc_path), Path(out_model)
+    markers = read_trc(trc_path)
+    factors = dict(factors or measured_scale_factors(generic_model, markers))
+    factors["leg"] = float(leg_factor)
+    model = osim.Model(str(generic_model))
+    bodies = [model.getBodySet().get(i).getName() for i in range(model.getBodySet().getSize())]
+    model_markers = {model.getMarkerSet().get(i).getName() for i in range(model.getMarkerSet().getSize())}
+    weights = {n: w for n, w in marker_weights(markers.names).items() if n in model_markers}
+    t0 = float(markers.time_s[0] if placer_time is None else placer_time)
+    out_model.parent.mkdir(parents=True, exist_ok=True)
+    # ScaleTool resolves every file relative to the setup file's folder (even absolute ones), so the
+    # inputs are linked into a scratch folder and named relatively.
+    # The placer averages markers over [t0, t0 + one frame] (OpenSim needs a non-empty range).
+    xml = _scale_xml(Path("generic.osim"), Path("markers.trc"), mass_kg, height_m, factors, t0,
+                     t0 + 1.0 / markers.rate_hz, Path("scaled.osim"), weights, bodies)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        (tmpd / "generic.osim").symlink_to(generic_model.resolve())
+        (tmpd / "markers.trc").symlink_to(trc_path.resolve())
+        setup = tmpd / "scale_setup.xml"
+        setup.write_text(xml)
+        with _quiet_cwd(tmpd):
+            ok = osim.ScaleTool(str(setup)).run()
+        if ok and (tmpd / "scaled.osim").exists():
+            os.replace(tmpd / "scaled.osim", out_model)
+    if not ok or not out_model.exists():
+        raise RuntimeError(f"OpenSim ScaleTool failed for {trc_path} (leg factor {leg_factor})")
+    return out_model
+
+
+@dataclass
+class IKResult:
+    """Inverse kinematics output: coordinates file (.mot, degrees) and per-frame marker errors (m)."""
+
+    coordinates_path: Path
+    time_s: np.ndarray
+    marker_rms_m: np.ndarray
+    marker_max_m: np.ndarray
+    seconds: float
+
+    @property
+    def rms_m(self) -> float:
+        """RMS over frames of the per-frame marker RMS error."""
+        return float(np.sqrt(np.mean(self.marker_rms_m**2)))
+
+
+def run_ik(model_path: str | Path, trc_path: str | Path, out_mot: str | Path,
+           time_range: tuple[float, float] | None = None, frame_step: int = 1) -> IKResult:
+    """OpenSim InverseKinematicsTool on a `.trc` (weights from `marker_weights`); `frame_step` > 1
+    runs IK on every k-th frame only (through a decimated temporary TRC), used by the scale search."""
+    osim = _opensim()
+    model_path, trc_path, out_mot = Path(model_path), Path(trc_path), Path(out_mot)
+    markers = read_trc(trc_path)
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        src = trc_path.resolve()
+        if frame_step > 1:
+            keep = slice(None, None, frame_step)
+            dec = MarkerData(markers.time_s[keep], {k: v[keep] for k, v in markers.markers.items()},
+                             markers.rate_hz / frame_step)
+            src = write_trc(tmpd / "decimated.trc", dec)
+        model = osim.Model(str(model_path))
+        model_markers = {model.getMarkerSet().get(i).getName() for i in range(model.getMarkerSet().getSize())}
+        tool = osim.InverseKinematicsTool()
+        tool.setModel(model)
+        tool.set_marker_file(str(src))
+        tasks = tool.getIKTaskSet()
+        for name, w in marker_weights(markers.names).items():
+            if name not in model_markers:
+                continue
+            task = osim.IKMarkerTask()
+            task.setName(name)
+            task.setWeight(w)
+            task.setApply(w > 0)
+            tasks.cloneAndAppend(task)
+        t0, t1 = time_range if time_range else (markers.time_s[0], markers.time_s[-1])
+        tool.setStartTime(float(t0))
+        tool.setEndTime(float(t1))
+        tool.set_report_errors(True)
+        tool.setResultsDir(str(tmpd))
+        out_mot.parent.mkdir(parents=True, exist_ok=True)
+        tool.setOutputMotionFileName(str(out_mot.resolve()))
+        with _quiet_cwd(tmpd):
+            ok = tool.run()
+        errs = list(tmpd.glob("*_ik_marker_errors.sto"))
+        if not ok or not errs or not out_mot.exists():
+            raise RuntimeError(f"OpenSim InverseKinematicsTool failed on {trc_path}")
+        err = read_storage(errs[0])
+    return IKResult(coordinates_path=out_mot, time_s=err.time_s, marker_rms_m=err.column("marker_error_RMS"),
+                    marker_max_m=err.column("marker_error_max"), seconds=time.perf_counter() - t_start)
+
+
+@dataclass
+class SubjectFit:
+    """Result of `fit_subject`: the scaled model, the scale factors and the search trace."""
+
+    model_path: Path
+    factors: dict[str, float]
+    search: list[tuple[float, float]]
+    seconds: float
+
+
+def fit_subject(generic_model: str | Path, trc_path: str | Path, mass_kg: float, height_m: float,
+                out_dir: str | Path, leg_bounds: tuple[float, float] = (0.85, 1.15),
+                frame_step: int = 6, tol: float = 0.005) -> SubjectFit:
+    """Scale the generic model to a subject from one marker trial: measured factors for pelvis, torso
+    and feet, then a bounded search (scipy `minimize_scalar`) of the thigh/shank factor minimising the
+    IK marker RMS on every `frame_step`-th frame. Writes `<out_dir>/scaled.osim`."""
+    from scipy.optimize import minimize_scalar
+
+    t_start = time.perf_counter()
+    generic_model, trc_path, out_dir = Path(generic_model), Path(trc_path), Path(out_dir)
+    markers = read_trc(trc_path)
+    factors = measured_scale_factors(generic_model, markers)
+    trace: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        def cost(k: float) -> float:
+            m = scale_model(generic_model, trc_path, mass_kg, height_m, Path(tmp) / "m.osim", k,
+                            factors=factors)
+            r = run_ik(m, trc_path, Path(tmp) / "ik.mot", frame_step=frame_step).rms_m
+            trace.append((float(k), r))
+            return r
+
+        best = minimize_scalar(cost, bounds=leg_bounds, method="bounded", options={"xatol": tol})
+    k = float(best.x)
+    factors["leg"] = k
+    model = scale_model(generic_model, trc_path, mass_kg, height_m, out_dir / "scaled.osim", k,
+                        factors=factors)
+    return SubjectFit(model, factors, trace, time.perf_counter() - t_start)
