@@ -124,8 +124,10 @@ def default_placements(model: LowerBodyModel) -> dict[str, SensorPlacement]:
 # Orders of magnitude from Leardini et al. 2005 (Gait Posture 21:212) and Camomilla et al. 2017
 # (review): thigh skin sensors move up to 1-3 cm and a few degrees relative to the bone, the shank's
 # tibial surface much less, the sacrum and foot dorsum little.
+# The artefact is modulated by the segment's motion (envelope = smoothed |omega| / 1 rad/s, capped at
+# 1), so a subject standing still has none and static calibration sees a still sensor.
 STA_DEFAULTS: dict[str, tuple[float, float]] = {
-    "pelvis": (0.004, 1.0), "thigh": (0.008, 2.0), "shank": (0.003, 1.0), "foot": (0.002, 0.5),
+    "pelvis": (0.003, 0.5), "thigh": (0.004, 1.5), "shank": (0.002, 0.7), "foot": (0.0015, 0.5),
 }
 
 
@@ -161,7 +163,7 @@ class ImuErrorModel:
     mounting_rotation_max_rad: float = 0.0
     placement_offset_max_m: float = 0.0
     sta_scale: float = 0.0
-    sta_band_hz: tuple[float, float] = (0.5, 4.0)
+    sta_band_hz: tuple[float, float] = (0.3, 2.0)
     timestamp_jitter_std_s: float = 0.0
     acc_range_m_s2: float | None = None
     gyro_range_rad_s: float | None = None
@@ -236,18 +238,21 @@ def perturb_placement(p: SensorPlacement, errors: ImuErrorModel, rng: np.random.
 
 
 def _band_limited(rng: np.random.Generator, t: np.ndarray, rms: float, band_hz: tuple[float, float],
-                  n_tones: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random smooth 3-D signal (sum of sinusoids in `band_hz`, RMS `rms` per axis) with exact 1st and
-    2nd time derivatives. Returns (x, x', x''), each (N, 3)."""
+                  n_tones: int = 8) -> np.ndarray:
+    """Random smooth 3-D signal (N,3): sum of sinusoids in `band_hz` with RMS `rms` per axis."""
     f = rng.uniform(band_hz[0], band_hz[1], size=(n_tones, 3))
     phase = rng.uniform(0, 2 * np.pi, size=(n_tones, 3))
     amp = np.full((n_tones, 3), rms * np.sqrt(2.0 / n_tones))
-    w = 2 * np.pi * f
-    arg = t[:, None, None] * w[None] + phase[None]
-    x = (amp * np.sin(arg)).sum(axis=1)
-    dx = (amp * w * np.cos(arg)).sum(axis=1)
-    ddx = (-amp * w**2 * np.sin(arg)).sum(axis=1)
-    return x, dx, ddx
+    return (amp * np.sin(2 * np.pi * t[:, None, None] * f[None] + phase[None])).sum(axis=1)
+
+
+def _motion_envelope(omega: np.ndarray, dt: float, window_s: float = 0.5) -> np.ndarray:
+    """Smooth 0..1 activity envelope: moving RMS of |omega| over `window_s`, / 1 rad/s, capped, smoothed."""
+    from scipy.ndimage import uniform_filter1d
+
+    w = max(1, int(round(window_s / dt)))
+    rms = np.sqrt(uniform_filter1d((omega**2).sum(axis=1), w, mode="nearest"))
+    return uniform_filter1d(np.minimum(rms, 1.0), w, mode="nearest")
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
@@ -329,10 +334,16 @@ def synthesize_imu(
         omega_s = omega
         if errors.sta_scale > 0:
             d_rms, rot_rms_deg = errors.sta_per_segment.get(_seg_type(seg), (0.0, 0.0))
-            d, dd, ddd = _band_limited(rng, t, errors.sta_scale * d_rms, errors.sta_band_hz)
-            th, dth, _ = _band_limited(rng, t, errors.sta_scale * rot_rms_deg * _DEG, errors.sta_band_hz)
+            env = _motion_envelope(omega, dt)
+            d = env[:, None] * _band_limited(rng, t, errors.sta_scale * d_rms, errors.sta_band_hz)
+            th_rms = errors.sta_scale * rot_rms_deg * _DEG
+            th = env[:, None] * _band_limited(rng, t, th_rms, errors.sta_band_hz)
+            # derivatives by 2nd-order finite differences at the sample rate (the artefact is band
+            # limited to a few Hz, far below Nyquist)
+            rel_vel = np.gradient(d, dt, axis=0, edge_order=2)
+            rel_acc = np.gradient(rel_vel, dt, axis=0, edge_order=2)
+            dth = np.gradient(th, dt, axis=0, edge_order=2)
             lever = lever + d
-            rel_vel, rel_acc = dd, ddd
             r_rel = Rotation.from_rotvec(th).as_matrix()
             # Relative angular velocity of the skin frame in segment axes, mapped to ground.
             w_rel_seg = np.einsum("nij,nj->ni", _left_jacobian(th), dth)
@@ -401,17 +412,18 @@ def _apply_sensor_errors(f: np.ndarray, w: np.ndarray, e: ImuErrorModel, dt: flo
 
 def oscillating_segments_kinematics(duration_s: float, rate_hz: float, seed: int = 0,
                                     segments: tuple[str, ...] = SEGMENTS, stride_hz: float = 0.9,
-                                    forward_speed_m_s: float = 1.2) -> SegmentKinematics:
+                                    forward_speed_m_s: float = 1.2,
+                                    stand_s: float = 2.0) -> SegmentKinematics:
     """Analytic, exactly differentiable gait-like rigid motion of independent segments (NOT a gait
     model: no joints, no contacts). For unit tests and benchmarks of IMU synthesis and kinematics:
     each segment pitches about its y axis (thigh/shank/foot up to ~0.5/0.7/0.6 rad at the stride
     frequency and harmonics) with small roll and yaw, and its CoM moves forward at `forward_speed_m_s`
-    with vertical/antero-posterior/lateral oscillations of 1-4 m/s^2. Starts with 1 s of still
-    standing (segment frames aligned with ground), blending in smoothly, so static calibration works.
+    with vertical/antero-posterior/lateral oscillations of 1-4 m/s^2. Starts with `stand_s` of still
+    standing (segment frames aligned with ground), blending in over 0.5 s, so static calibration works.
     Angular acceleration is the central difference of the exact angular velocity with a 1e-5 s step.
     """
-    if duration_s <= 1.5 or rate_hz <= 0:
-        raise ValueError("duration_s must be > 1.5 s and rate_hz > 0")
+    if duration_s <= stand_s + 0.5 or rate_hz <= 0 or stand_s < 0:
+        raise ValueError("need duration_s > stand_s + 0.5 s, stand_s >= 0 and rate_hz > 0")
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * rate_hz))
     t = np.arange(n) / rate_hz
@@ -429,8 +441,8 @@ def oscillating_segments_kinematics(duration_s: float, rate_hz: float, seed: int
         params[s] = (harm, amp, phase, lin_amp, lin_phase)
 
     def blend(tt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # smoothstep from 0 (t <= 1 s) to 1 (t >= 1.5 s), C2 (quintic), with derivatives
-        x = np.clip((tt - 1.0) / 0.5, 0.0, 1.0)
+        # smoothstep from 0 (t <= stand_s) to 1 (t >= stand_s + 0.5), C2 (quintic), with derivatives
+        x = np.clip((tt - stand_s) / 0.5, 0.0, 1.0)
         b = x**3 * (10 - 15 * x + 6 * x**2)
         db = 30 * x**2 * (1 - x) ** 2 / 0.5
         ddb = 60 * x * (1 - x) * (1 - 2 * x) / 0.25
@@ -462,8 +474,8 @@ def oscillating_segments_kinematics(duration_s: float, rate_hz: float, seed: int
         ddosc = -lin_amp * np.sin(w * t[:, None] + lin_phase)
         fwd = np.zeros((n, 3))
         # forward progression blended in with the same smoothstep: x = v * B(t), B' = b
-        x = np.clip((t - 1.0) / 0.5, 0.0, 1.0)
-        big_b = np.where(t >= 1.5, t - 1.25, 0.5 * (x**4 * (2.5 - 3 * x + x**2)))
+        x = np.clip((t - stand_s) / 0.5, 0.0, 1.0)
+        big_b = np.where(t >= stand_s + 0.5, t - stand_s - 0.25, 0.5 * (x**4 * (2.5 - 3 * x + x**2)))
         fwd[:, 0] = forward_speed_m_s * big_b
         com[s] = fwd + b[:, None] * osc
         acc_s = b[:, None] * ddosc + 2 * db[:, None] * dosc + ddb[:, None] * osc

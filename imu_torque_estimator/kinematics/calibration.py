@@ -1,0 +1,222 @@
+"""Sensor-to-segment calibration (ROS-free).
+
+Three sources, combined per segment by `calibrate`:
+1. known mounting from config (`Calibration.from_placement`, e.g. `sim.imu.default_placements`): the
+   nominal sensor_to_segment rotation and lever arm;
+2. static standing pose: every segment frame is aligned with ground in neutral standing (body.py), so
+   the mean specific force direction in the sensor frame IS the segment's z axis (exact inclination);
+   the mean angular rate during stillness is the gyroscope bias;
+3. functional calibration from walking: the principal axis of the angular rate (largest-variance
+   direction) of thigh, shank and foot is their flexion axis, i.e. the segment y axis (sign taken
+   towards the nominal y axis). It fixes the heading of the mounting about the vertical. The pelvis'
+   walking rotation has no dominant axis (tilt, obliquity and rotation are of similar size), so its
+   heading stays at the nominal mounting unless the eigenvalue ratio says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..body import GRAVITY_M_S2, SEGMENTS
+
+# Stillness thresholds for the static pose (per sensor): gyro norm and deviation of the specific force
+# norm from its mean. Standing sway is ~0.02 rad/s; walking is > 1 rad/s on the shank.
+STILL_GYRO_RAD_S = 0.15
+STILL_ACC_DEV_M_S2 = 0.4
+# Minimum ratio between the first and second eigenvalue of the angular-rate covariance for the
+# functional flexion axis to be trusted.
+MIN_FUNCTIONAL_EIG_RATIO = 4.0
+
+
+class CalibrationError(ValueError):
+    """Calibration impossible from the data given (names the segment and the reason)."""
+
+
+@dataclass
+class Calibration:
+    """Calibration of one sensor on its segment.
+
+    sensor_to_segment (3,3): v_segment = sensor_to_segment @ v_sensor.
+    sensor_position_m (3,):  sensor origin relative to the segment CoM, segment axes (the lever arm).
+    gyro_bias_rad_s (3,):    gyroscope bias in the sensor frame, subtracted before use.
+    method: how it was obtained; quality: numbers that say how well (e.g. eigenvalue ratio).
+    """
+
+    segment: str
+    sensor_to_segment: np.ndarray
+    sensor_position_m: np.ndarray
+    gyro_bias_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    method: str = "config"
+    quality: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.segment not in SEGMENTS:
+            raise ValueError(f"Calibration: unknown segment {self.segment!r}; known: {list(SEGMENTS)}")
+        r = np.asarray(self.sensor_to_segment, dtype=float)
+        if r.shape != (3, 3) or not np.all(np.isfinite(r)) or np.abs(r @ r.T - np.eye(3)).max() > 1e-6 \
+                or np.linalg.det(r) < 0:
+            raise ValueError(f"Calibration[{self.segment}]: sensor_to_segment must be a proper 3x3 rotation")
+        self.sensor_to_segment = r
+        for name in ("sensor_position_m", "gyro_bias_rad_s"):
+            v = np.asarray(getattr(self, name), dtype=float)
+            if v.shape != (3,) or not np.all(np.isfinite(v)):
+                raise ValueError(f"Calibration[{self.segment}]: {name} must be 3 finite numbers, got {v}")
+            setattr(self, name, v)
+
+    @classmethod
+    def from_placement(cls, placement: object) -> Calibration:
+        """Known mounting (any object with segment, position_m, sensor_to_segment, e.g. SensorPlacement)."""
+        return cls(placement.segment, placement.sensor_to_segment, placement.position_m,  # type: ignore[attr-defined]
+                   method="config")
+
+    def to_dict(self) -> dict:
+        return {"segment": self.segment, "sensor_to_segment": self.sensor_to_segment.tolist(),
+                "sensor_position_m": self.sensor_position_m.tolist(),
+                "gyro_bias_rad_s": self.gyro_bias_rad_s.tolist(), "method": self.method,
+                "quality": {k: float(v) for k, v in self.quality.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        try:
+            return cls(d["segment"], np.asarray(d["sensor_to_segment"], float),
+                       np.asarray(d["sensor_position_m"], float),
+                       np.asarray(d.get("gyro_bias_rad_s", [0.0, 0.0, 0.0]), float),
+                       d.get("method", "config"), dict(d.get("quality", {})))
+        except KeyError as e:
+            raise ValueError(f"calibration entry {d.get('segment', '?')!r} is missing field {e}") from None
+
+
+def calibrations_to_dict(cal: dict[str, Calibration]) -> dict:
+    """Whole calibration set -> plain dict (JSON/YAML-ready)."""
+    return {"version": 1, "segments": {s: c.to_dict() for s, c in cal.items()}}
+
+
+def calibrations_from_dict(d: dict) -> dict[str, Calibration]:
+    if not isinstance(d, dict) or "segments" not in d:
+        raise ValueError("calibration file must be a mapping with a 'segments' entry")
+    out = {}
+    for s, c in d["segments"].items():
+        cal = Calibration.from_dict({**c, "segment": c.get("segment", s)})
+        if cal.segment != s:
+            raise ValueError(f"calibration entry {s!r} is for segment {cal.segment!r}")
+        out[s] = cal
+    return out
+
+
+def save_calibrations(cal: dict[str, Calibration], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(calibrations_to_dict(cal), indent=1))
+
+
+def load_calibrations(path: str | Path) -> dict[str, Calibration]:
+    try:
+        return calibrations_from_dict(json.loads(Path(path).read_text()))
+    except (json.JSONDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: bad calibration file: {e}") from None
+
+
+def is_still(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray) -> np.ndarray:
+    """Per-sample stillness of one sensor (N,): gyro norm below STILL_GYRO_RAD_S and specific-force norm
+    within STILL_ACC_DEV_M_S2 of g (tolerates a few % accelerometer scale error)."""
+    f = np.asarray(specific_force_m_s2, float)
+    w = np.asarray(angular_rate_rad_s, float)
+    fn = np.linalg.norm(f, axis=-1)
+    return (np.linalg.norm(w, axis=-1) < STILL_GYRO_RAD_S) & (np.abs(fn - GRAVITY_M_S2) < STILL_ACC_DEV_M_S2)
+
+
+def find_still_window(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray, rate_hz: float,
+                      min_duration_s: float = 1.0) -> slice | None:
+    """First window of >= `min_duration_s` where ALL sensors are still. Arrays (S,N,3). None if none."""
+    still = np.all([is_still(f, w) for f, w in zip(specific_force_m_s2, angular_rate_rad_s,
+                                                    strict=True)], axis=0)
+    need = max(1, int(round(min_duration_s * rate_hz)))
+    run = 0
+    for i, s in enumerate(still):
+        run = run + 1 if s else 0
+        if run >= need:
+            start = i - run + 1
+            end = start + run
+            while end < still.size and still[end]:
+                end += 1
+            return slice(start, end)
+    return None
+
+
+def vertical_axis(specific_force_m_s2: np.ndarray, segment: str = "?") -> np.ndarray:
+    """Segment z axis in the sensor frame from a static standing window (mean specific force direction)."""
+    f = np.asarray(specific_force_m_s2, float)
+    if f.ndim != 2 or f.shape[0] < 2 or f.shape[1] != 3 or not np.all(np.isfinite(f)):
+        raise CalibrationError(f"{segment}: static window must be (N>=2, 3) finite specific force samples")
+    m = f.mean(axis=0)
+    n = np.linalg.norm(m)
+    if not 7.0 < n < 12.5:
+        raise CalibrationError(f"{segment}: mean specific force {n:.2f} m/s^2 is not gravity; "
+                               "not standing still?")
+    return m / n
+
+
+def flexion_axis(angular_rate_rad_s: np.ndarray, segment: str = "?") -> tuple[np.ndarray, float]:
+    """Principal axis of the angular rate during walking (unit, sensor frame; sign arbitrary) and the
+    ratio of the two largest eigenvalues of the rate covariance (second moment about zero)."""
+    w = np.asarray(angular_rate_rad_s, float)
+    if w.ndim != 2 or w.shape[0] < 10 or w.shape[1] != 3 or not np.all(np.isfinite(w)):
+        raise CalibrationError(f"{segment}: functional window must be (N>=10, 3) finite angular rates")
+    ev, vec = np.linalg.eigh(w.T @ w / w.shape[0])
+    ratio = float(ev[2] / max(ev[1], 1e-12))
+    return vec[:, 2], ratio
+
+
+def calibrate(
+    nominal: dict[str, object],
+    static: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    walking_rate_rad_s: dict[str, np.ndarray] | None = None,
+    functional_segments: tuple[str, ...] = ("thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r"),
+) -> dict[str, Calibration]:
+    """Calibrate each segment of `nominal` (placements or Calibrations giving the config mounting).
+
+    static[seg] = (specific_force (N,3), angular_rate (N,3)) over a still standing window: sets the
+    segment z axis and the gyro bias. walking_rate_rad_s[seg] = angular rate (N,3) over a few strides:
+    sets the y axis (flexion) for `functional_segments` when the eigenvalue ratio is >=
+    MIN_FUNCTIONAL_EIG_RATIO. The remaining axis follows by orthogonalisation (x = y cross z).
+    The lever arm always comes from `nominal` (placement offsets are not observable here).
+    """
+    out: dict[str, Calibration] = {}
+    for seg, nom in nominal.items():
+        base = nom if isinstance(nom, Calibration) else Calibration.from_placement(nom)
+        if base.segment != seg:
+            raise ValueError(f"nominal[{seg!r}] is for segment {base.segment!r}")
+        c0 = base.sensor_to_segment
+        quality: dict[str, float] = {}
+        methods = ["config"]
+        z = c0[2]
+        bias = base.gyro_bias_rad_s
+        if static is not None and seg in static:
+            f, w = static[seg]
+            z = vertical_axis(f, seg)
+            w = np.asarray(w, float)
+            if w.shape != np.asarray(f).shape:
+                raise CalibrationError(f"{seg}: static specific force and angular rate differ in shape")
+            bias = w.mean(axis=0)
+            quality["static_tilt_correction_deg"] = float(np.degrees(np.arccos(np.clip(z @ c0[2], -1, 1))))
+            quality["static_gyro_std_rad_s"] = float(np.linalg.norm(w.std(axis=0)))
+            methods.append("static")
+        y = c0[1]
+        if walking_rate_rad_s is not None and seg in walking_rate_rad_s and seg in functional_segments:
+            axis, ratio = flexion_axis(np.asarray(walking_rate_rad_s[seg], float) - bias, seg)
+            quality["functional_eig_ratio"] = ratio
+            if ratio >= MIN_FUNCTIONAL_EIG_RATIO:
+                y = axis if axis @ c0[1] >= 0 else -axis
+                methods.append("functional")
+        y = y - (y @ z) * z
+        if np.linalg.norm(y) < 1e-3:
+            raise CalibrationError(f"{seg}: flexion axis is parallel to the vertical; cannot calibrate")
+        y /= np.linalg.norm(y)
+        x = np.cross(y, z)
+        c = np.vstack([x, y, z])
+        quality["rotation_from_config_deg"] = float(np.degrees(
+            np.arccos(np.clip((np.trace(c @ c0.T) - 1) / 2, -1, 1))))
+        out[seg] = Calibration(seg, c, base.sensor_position_m, bias, "+".join(methods), quality)
+    return out
