@@ -476,8 +476,11 @@ def bag_info(path: str | Path) -> dict[str, Any]:
     try:
         topics = {t: (info.msgtype or "?", int(info.msgcount)) for t, info in reader.topics.items()}
         custom = _custom_data(reader)
-        out = {"path": str(path), "storage": _storage_of(path), "duration_s": reader.duration * 1e-9,
-               "start_ns": int(reader.start_time) if reader.message_count else 0,
+        n = reader.message_count
+        # rosbags' end_time is one past the last message's timestamp
+        span_ns = int(reader.end_time) - 1 - int(reader.start_time) if n else 0
+        out = {"path": str(path), "storage": _storage_of(path), "duration_s": span_ns * 1e-9,
+               "start_ns": int(reader.start_time) if n else 0, "end_ns": int(reader.end_time) - 1 if n else 0,
                "message_count": int(reader.message_count), "ros_distro": reader.ros_distro,
                "topics": topics, "metadata": custom,
                "namespaces": sorted({c[0] for t in topics
@@ -557,7 +560,7 @@ def _read(reader: Any, path: Path, ns: str | None, segments: Sequence[str] | Non
         seqs[conn.topic].append(i)
     data = BagData(path=path, ns=ns, storage=_storage_of(path), metadata=_custom_data(reader), topics=topics,
                    start_ns=int(reader.start_time) if reader.message_count else 0,
-                   end_ns=int(reader.end_time) if reader.message_count else 0)
+                   end_ns=int(reader.end_time) - 1 if reader.message_count else 0)
     for t, (_ns, seg, kind) in sorted(wanted.items()):
         if not raws[t]:
             continue
