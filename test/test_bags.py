@@ -187,3 +187,26 @@ def test_stamps_outside_ros_time_range_are_rejected():
         bags.encode_imu(np.array([2**31 * 10**9]), "x", np.zeros((1, 37)))
     with pytest.raises(bags.BagError, match="int32"):
         bags.encode_imu(np.array([-1]), "x", np.zeros((1, 37)))
+
+
+def test_bag_source_of_the_imu_driver(tmp_path):
+    """The imu_driver's `bag` source (sources registry) yields the bag's samples and true torques."""
+    from imu_torque_estimator.sources import SourceConfig, create_source
+
+    path = tmp_path / "bag"
+    stamps, sig, torque = write_test_bag(path, n=100)
+    src = create_source("bag", SourceConfig(segment="shank_r", rate_hz=RATE_HZ, file=str(path), loop=False,
+                                            start_stamp_ns=5 * 10**9))
+    src.start(5 * 10**9)
+    out = src.poll(10**12)
+    assert len(out) == 100 and src.finished
+    assert [s.stamp_ns for s in out] == (5 * 10**9 + stamps - stamps[0]).tolist()
+    np.testing.assert_array_equal(np.array([s.specific_force_m_s2 for s in out]), sig["shank_r"][0])
+    np.testing.assert_array_equal(np.array([s.joint_torques_nm for s in out]), torque)
+    assert src.truth_joints == JOINTS
+    with pytest.raises(ValueError, match="does not match rate_hz=100"):
+        create_source("bag", SourceConfig(segment="pelvis", rate_hz=100.0, file=str(path)))
+    with pytest.raises(ValueError, match="missing IMU topic"):
+        create_source("bag", SourceConfig(segment="foot_l", rate_hz=RATE_HZ, file=str(path)))
+    with pytest.raises(ValueError, match="needs the 'file' parameter"):
+        create_source("bag", SourceConfig(segment="pelvis", rate_hz=RATE_HZ))
