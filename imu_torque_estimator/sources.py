@@ -22,8 +22,11 @@ time (one driver node per sensor stays aligned): with `loop` the node starts mid
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import hashlib
 import importlib
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .body import JOINTS, SEGMENTS
-from .motion import ImuSignals
+from .motion import ImuSignals, SegmentKinematics
 
 NS_PER_S = 1_000_000_000
 
@@ -56,7 +59,8 @@ class SourceConfig:
     """Everything a source may need (the imu_driver node's parameters). Unused fields are ignored.
 
     condition: sim gait condition (sim.subjects.Condition.parse syntax, e.g. 'walk_1.2');
-    duration_s / standing_s: sim trial length and the quiet standing at its start;
+    n_strides / standing_s: sim trial length and the quiet standing prepended to it;
+    cache_dir: where simulated recordings are cached (None = default, '' = no cache);
     imu_errors: 'mti3' (realistic) or 'ideal'; file: replay recording; port/baudrate: xsens;
     start_stamp_ns: common anchor of recorded sources (0 = Unix epoch, see module docstring);
     extra: free-form settings for sources registered by other modules."""
@@ -65,8 +69,9 @@ class SourceConfig:
     rate_hz: float = 100.0
     seed: int = 0
     condition: str = "walk_1.2"
-    duration_s: float = 30.0
+    n_strides: int = 20
     standing_s: float = 2.0
+    cache_dir: str | None = None
     imu_errors: str = "mti3"
     subject_mass_kg: float = 75.0
     subject_height_m: float = 1.75
@@ -117,7 +122,8 @@ class RecordedSource(ImuSource):
     """A source backed by arrays (sim, replay, bags), paced against the caller's clock.
 
     time_s (N,) sample times of the recording (any origin, strictly increasing); signals (N, 3);
-    truth_nm (N, J) optional; truth_time_s (N,) the exact sample instants for the truth stamps."""
+    truth_nm (N, J) optional (rows with NaN = unknown, not attached); truth_time_s (N,) the exact
+    sample instants for the truth stamps."""
 
     def __init__(self, segment: str, rate_hz: float, time_s: np.ndarray, specific_force_m_s2: np.ndarray,
                  angular_rate_rad_s: np.ndarray, loop: bool, start_stamp_ns: int = 0,
@@ -139,6 +145,7 @@ class RecordedSource(ImuSource):
         self._w = np.asarray(angular_rate_rad_s, dtype=float)
         self._q = None if orientation_wxyz is None else np.asarray(orientation_wxyz, dtype=float)
         self._truth = None if truth_nm is None else np.asarray(truth_nm, dtype=float)
+        self._truth_ok = None if self._truth is None else np.all(np.isfinite(self._truth), axis=1)
         self._truth_t_ns = (self._t_ns if truth_time_s is None else
                             np.round((np.asarray(truth_time_s, float) - t0) * NS_PER_S).astype(np.int64))
         self.truth_joints = truth_joints if truth_nm is not None else ()
@@ -202,7 +209,7 @@ class RecordedSource(ImuSource):
             if stamp > now_ns:
                 break
             s = SourceSample(stamp, self._f[k], self._w[k], None if self._q is None else self._q[k])
-            if self._truth is not None:
+            if self._truth is not None and self._truth_ok[k]:
                 s.joint_torques_nm = self._truth[k]
                 s.truth_stamp_ns = self._anchor + self._cycle * self.loop_len_ns + int(self._truth_t_ns[k])
             out.append(s)
@@ -221,8 +228,8 @@ class RecordedSource(ImuSource):
 @dataclass
 class SimRecording:
     """What the sim source needs from a simulated trial: IMU signals of every synthesised sensor
-    (stamps relative to the trial start), the exact sample instants, true moments (N, 6) Nm/kg in
-    body.JOINTS order, and the subject mass."""
+    (stamps relative to the trial start), the exact sample instants `time_s`, true moments (N, 6)
+    Nm/kg in body.JOINTS order (NaN where unknown, e.g. the standing prefix) and the subject mass."""
 
     signals: dict[str, ImuSignals]
     time_s: np.ndarray
@@ -230,31 +237,118 @@ class SimRecording:
     mass_kg: float
 
 
-def simulate_recording(config: SourceConfig) -> SimRecording:
-    """Simulate the configured subject/condition with H4's gait synthesis and H5's IMU synthesis.
+_SIM_SOURCES = ("trial.py", "gait.py", "grf.py", "chain.py", "imu.py", "subjects.py", "patterns.json")
 
-    Every sensor of the subject is synthesised with one generator seeded by `config.seed`, so the
-    driver nodes of a sensor set (one per segment) all compute the same subject, motion, mounting
-    errors and noise."""
-    from .sim import imu as sim_imu
+
+def _sim_cache_key(config: SourceConfig) -> str:
+    """Hash of everything that determines the recording, including the simulator's code."""
+    h = hashlib.sha1()
+    for name in ("rate_hz", "seed", "condition", "n_strides", "standing_s", "imu_errors", "subject_mass_kg",
+                 "subject_height_m", "subject_sex"):
+        h.update(f"{name}={getattr(config, name)!r};".encode())
+    sim_dir = Path(__file__).parent / "sim"
+    for name in _SIM_SOURCES:
+        f = sim_dir / name
+        h.update(f.read_bytes() if f.is_file() else b"-")
+    return h.hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imu_torque_estimator" / "sim"
+
+
+def simulate_recording(config: SourceConfig, cache_dir: str | Path | None = None) -> SimRecording:
+    """The configured subject/condition from H4's simulate_trial (gait, true moments and IMU
+    signals of all 7 sensors, one generator seeded by `config.seed`), with `standing_s` of quiet
+    standing prepended (see `_standing_prefix`).
+
+    Every driver node of a sensor set computes the same recording; to simulate it once, results are
+    cached in `cache_dir` (default `default_cache_dir()`, "" disables) under a key that includes the
+    simulator's source code, with a file lock so concurrently starting drivers wait for the first."""
+    cache = default_cache_dir() if cache_dir is None else (Path(cache_dir) if str(cache_dir) else None)
+    if cache is None:
+        return _simulate(config)
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{_sim_cache_key(config)}.npz"
+    with open(cache / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if path.is_file():
+                try:
+                    return _load_recording(path)
+                except (OSError, ValueError, KeyError):
+                    path.unlink(missing_ok=True)  # unreadable cache entry: simulate again
+            rec = _simulate(config)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, time_s=rec.time_s, moments_nm_per_kg=rec.moments_nm_per_kg, mass_kg=rec.mass_kg,
+                     segments=np.array(list(rec.signals)),
+                     stamp_s=np.stack([v.time_s for v in rec.signals.values()]),
+                     specific_force_m_s2=np.stack([v.specific_force_m_s2 for v in rec.signals.values()]),
+                     angular_rate_rad_s=np.stack([v.angular_rate_rad_s for v in rec.signals.values()]))
+            os.replace(tmp, path)
+            return rec
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load_recording(path: Path) -> SimRecording:
+    with np.load(path) as z:
+        segs = [str(s) for s in z["segments"]]
+        signals = {s: ImuSignals(z["stamp_s"][i], z["specific_force_m_s2"][i], z["angular_rate_rad_s"][i])
+                   for i, s in enumerate(segs)}
+        return SimRecording(signals, z["time_s"], z["moments_nm_per_kg"], float(z["mass_kg"]))
+
+
+def _simulate(config: SourceConfig) -> SimRecording:
     from .sim.subjects import Condition, Subject
+    from .sim.trial import simulate_trial
 
-    try:
-        from .sim.trial import simulate_trial
-    except ImportError as exc:  # H4's module not installed in this checkout
-        raise ValueError(f"source 'sim' needs imu_torque_estimator.sim.trial ({exc})") from None
     subject = Subject("sim", config.subject_sex, config.subject_mass_kg, config.subject_height_m,
                       style_seed=config.seed)
-    condition = Condition.parse(config.condition)
+    trial = simulate_trial(subject, Condition.parse(config.condition), n_strides=int(config.n_strides),
+                           rate_hz=config.rate_hz, imu_errors=_error_model(config.imu_errors),
+                           seed=config.seed)
+    signals = {s: ImuSignals(trial.imu_stamp_s[i], trial.imu_specific_force_m_s2[i],
+                             trial.imu_angular_rate_rad_s[i]) for i, s in enumerate(SEGMENTS)}
+    rec = SimRecording(signals, np.asarray(trial.time_s, float), np.asarray(trial.moments_nm_per_kg, float),
+                       subject.mass_kg)
+    if config.standing_s > 0:
+        rec = _standing_prefix(rec, trial.sensor_to_segment, trial.sensor_position_m, config)
+    return rec
+
+
+def _standing_prefix(rec: SimRecording, sensor_to_segment: np.ndarray, sensor_position_m: np.ndarray,
+                     config: SourceConfig) -> SimRecording:
+    """Prepend `standing_s` of quiet neutral standing (every segment frame aligned with ground, no
+    motion) synthesised with the trial's actual sensor mountings and the same error model (noise,
+    biases; mounting offsets are already in the mountings). The motion then jumps to the first gait
+    sample: a step in the signals that a real subject would not show (simulate_trial has no standing
+    phase of its own). True moments are NaN (unknown) while standing."""
+    from .sim.imu import SensorPlacement, synthesize_imu
+
+    n = int(round(config.standing_s * config.rate_hz))
+    t = np.arange(n) / config.rate_hz
+    eye = np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
+    zero = np.zeros((n, 3))
+    kin = SegmentKinematics(t, {s: eye.copy() for s in SEGMENTS}, {s: zero.copy() for s in SEGMENTS},
+                            {s: zero.copy() for s in SEGMENTS}, {s: zero.copy() for s in SEGMENTS},
+                            {s: zero.copy() for s in SEGMENTS})
+    placements = {s: SensorPlacement(s, sensor_position_m[i], sensor_to_segment[i])
+                  for i, s in enumerate(SEGMENTS)}
     errors = _error_model(config.imu_errors)
-    trial = simulate_trial(subject, condition, duration_s=config.duration_s, rate_hz=config.rate_hz,
-                           standing_s=config.standing_s, seed=config.seed)
-    rng = np.random.default_rng(config.seed)
-    synth = sim_imu.synthesize_imu(trial.kinematics, sim_imu.default_placements(subject.model()), errors,
-                                   config.rate_hz, rng)
-    k = int(round((len(trial.kinematics) - 1) / max(len(synth.signals[config.segment].time_s) - 1, 1)))
-    return SimRecording(synth.signals, trial.kinematics.time_s[::k],
-                        np.asarray(trial.moments_nm_per_kg)[::k], subject.mass_kg)
+    if hasattr(errors, "replace"):
+        errors = errors.replace(mounting_rotation_max_rad=0.0, placement_offset_max_m=0.0)
+    synth = synthesize_imu(kin, placements, errors, config.rate_hz, np.random.default_rng([config.seed, 1]))
+    shift = n / config.rate_hz
+    signals = {}
+    for s, g in rec.signals.items():
+        st = synth.signals[s]
+        signals[s] = ImuSignals(np.concatenate([st.time_s, g.time_s + shift]),
+                                np.concatenate([st.specific_force_m_s2, g.specific_force_m_s2]),
+                                np.concatenate([st.angular_rate_rad_s, g.angular_rate_rad_s]))
+    moments = np.concatenate([np.full((n, rec.moments_nm_per_kg.shape[1]), np.nan), rec.moments_nm_per_kg])
+    return SimRecording(signals, np.concatenate([t, rec.time_s + shift]), moments, rec.mass_kg)
 
 
 def _error_model(name: str) -> Any:
@@ -272,7 +366,7 @@ class SimSource(RecordedSource):
 
     def __init__(self, config: SourceConfig, recording: SimRecording | None = None,
                  with_truth: bool = True) -> None:
-        rec = simulate_recording(config) if recording is None else recording
+        rec = simulate_recording(config, config.cache_dir) if recording is None else recording
         if config.segment not in rec.signals:
             raise ValueError(f"sim source: segment {config.segment!r} was not synthesised "
                              f"(have {list(rec.signals)})")

@@ -33,9 +33,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("condition", "walk_1.2", "sim: gait condition, e.g. walk_1.2, run_3.0, walk_1.2_up10"),
     ParamSpec("seed", 0, "sim: random seed (subject style, mounting errors, noise); same for all drivers",
               range=(0, 2**31 - 1)),
-    ParamSpec("duration_s", 30.0, "sim: trial length before it loops, s", range=(4.0, 600.0)),
-    ParamSpec("standing_s", 2.0, "sim: quiet standing at the start of the trial (calibration), s",
+    ParamSpec("n_strides", 20, "sim: strides in the trial before it loops", range=(1, 2000)),
+    ParamSpec("standing_s", 2.0, "sim: quiet standing before the strides (calibration), s",
               range=(0.0, 20.0)),
+    ParamSpec("cache_dir", "", "sim: cache of simulated recordings shared by the drivers; empty = "
+              "~/.cache/imu_torque_estimator/sim, 'none' = no cache"),
     ParamSpec("imu_errors", "mti3", "sim: sensor error model", choices=("mti3", "ideal")),
     ParamSpec("subject_mass_kg", 75.0, "sim: body mass, kg", range=(45.0, 110.0)),
     ParamSpec("subject_height_m", 1.75, "sim: body height, m", range=(1.5, 1.95)),
@@ -64,7 +66,8 @@ class ImuDriverNode(Node):
         self.frame_id = p["frame_id"] or f"{self.segment}_imu"
         cfg = SourceConfig(
             segment=self.segment, rate_hz=self.rate_hz, seed=p["seed"], condition=p["condition"],
-            duration_s=p["duration_s"], standing_s=p["standing_s"], imu_errors=p["imu_errors"],
+            n_strides=p["n_strides"], standing_s=p["standing_s"], imu_errors=p["imu_errors"],
+            cache_dir=None if not p["cache_dir"] else ("" if p["cache_dir"] == "none" else p["cache_dir"]),
             subject_mass_kg=p["subject_mass_kg"], subject_height_m=p["subject_height_m"],
             subject_sex=p["subject_sex"], file=p["file"], port=p["port"], baudrate=p["baudrate"],
             loop=p["loop"], start_stamp_ns=int(round(p["start_stamp_s"] * common.NS_PER_S)))

@@ -1,0 +1,259 @@
+"""segment_kinematics node: IMU streams of a sensor set -> per-segment CoM kinematics.
+
+Subscribes (SensorDataQoS) to `<segment>/imu/data_raw` for every segment of `sensor_set`; aligns the
+streams onto a common grid at `rate_hz` and rejects bad samples (streams.StreamAligner); calibrates
+(streams.StillCalibration: waiting_for_still -> calibrating -> calibrated, from a still standing
+period, with kinematics.calibrate and the nominal mountings of the subject's body model; or a
+calibration file); then steps kinematics.KinematicsEstimator once per grid sample and publishes
+`<segment>/kinematics` (sensor_msgs/Imu, identical stamps for all segments of a sample):
+orientation = segment -> gravity-aligned frame (VQF), angular_velocity and linear_acceleration = the
+estimator's features for the segment (kinematics.FEATURE_SPEC_ID: CoM specific force, i.e. CoM
+acceleration minus gravity, and angular velocity, both in segment axes for the default frame).
+Service `~/recalibrate` (std_srvs/Trigger). `/diagnostics`: output rate, dropped grid samples and
+invalid samples per reason and sensor, silent/missing sensors (ERROR), calibration state,
+alignment lag, processing time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Imu
+from std_srvs.srv import Trigger
+
+from ..body import SENSOR_SETS, lower_body_model
+from ..streams import AlignedSample, CalibrationState, StillCalibration, StreamAligner, StreamConfig
+from . import common
+from .common import ConfigError, ParamSpec
+
+NODE_NAME = "segment_kinematics"
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("sensor_set", "3imu", "sensor set (segments subscribed)", choices=tuple(SENSOR_SETS)),
+    ParamSpec("rate_hz", 100, "common output grid rate, Hz", choices=(100, 200)),
+    ParamSpec("feature_frame", "segment", "kinematics.FEATURE_FRAMES entry for linear_acceleration / "
+              "angular_velocity", choices=("segment", "heading")),
+    ParamSpec("stale_timeout_s", 0.1, "a sensor lagging the others (or silent) longer than this is stale: "
+              "ERROR, output stops for the affected samples", range=(0.005, 10.0)),
+    ParamSpec("max_gap_s", 0.0, "largest stamp gap bridged by interpolation, s; 0 = 1.5 periods",
+              range=(0.0, 1.0)),
+    ParamSpec("backward_jump_s", 0.5, "stamp going back more than this = clock restart, s",
+              range=(0.001, 100.0)),
+    ParamSpec("reset_gap_s", 0.25, "an output gap longer than this resets the estimator state, s",
+              range=(0.0, 100.0)),
+    ParamSpec("accel_full_scale_m_s2", 156.9, "accelerometer full scale (saturation check), m/s^2",
+              range=(10.0, 2000.0)),
+    ParamSpec("gyro_full_scale_rad_s", 34.9, "gyroscope full scale (saturation check), rad/s",
+              range=(1.0, 500.0)),
+    ParamSpec("still_s", 1.0, "still standing needed to calibrate, s", range=(0.1, 30.0)),
+    ParamSpec("still_gyro_rad_s", 0.15, "stillness: max angular rate per sensor, rad/s", range=(0.001, 5.0)),
+    ParamSpec("still_accel_m_s2", 0.5, "stillness: max | |f| - g | per sensor, m/s^2", range=(0.01, 5.0)),
+    ParamSpec("calibration_file", "", "JSON calibration (kinematics.save_calibrations): skip the still "
+              "standing calibration"),
+    ParamSpec("subject_mass_kg", 75.0, "body mass for the nominal sensor mountings / lever arms, kg",
+              range=(30.0, 200.0)),
+    ParamSpec("subject_height_m", 1.75, "body height for the nominal mountings / lever arms, m",
+              range=(1.0, 2.3)),
+    ParamSpec("subject_sex", "male", "de Leva anthropometrics", choices=("male", "female")),
+    ParamSpec("startup_timeout_s", 3.0, "a topic without data this long after start is reported missing, s",
+              range=(0.1, 600.0)),
+    ParamSpec("queue_depth", 50, "subscription queue depth per IMU topic", range=(1, 1000)),
+    ParamSpec("diagnostics_period_s", 1.0, "diagnostics publishing period, s", range=(0.1, 60.0)),
+)
+
+
+class SegmentKinematicsNode(Node):
+    NODE_NAME = NODE_NAME
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, automatically_declare_parameters_from_overrides=False, **kwargs)
+        p = common.declare_parameters(self, PARAMS)
+        common.reject_unknown_parameters(self)
+        from .. import kinematics as kin  # heavy (scipy, vqf): after the parameter checks
+
+        self._kin = kin
+        self.sensor_set: str = p["sensor_set"]
+        self.segments = SENSOR_SETS[self.sensor_set]
+        self.rate_hz = float(p["rate_hz"])
+        self.frame = p["feature_frame"]
+        self._reset_gap_s = p["reset_gap_s"]
+        self._startup_timeout_ns = int(p["startup_timeout_s"] * common.NS_PER_S)
+        try:
+            self.aligner = StreamAligner(StreamConfig(
+                self.segments, self.rate_hz, stale_timeout_s=p["stale_timeout_s"],
+                max_gap_s=p["max_gap_s"] or None, backward_jump_s=p["backward_jump_s"],
+                accel_full_scale_m_s2=p["accel_full_scale_m_s2"],
+                gyro_full_scale_rad_s=p["gyro_full_scale_rad_s"]))
+            model = lower_body_model(p["subject_mass_kg"], p["subject_height_m"], p["subject_sex"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        from ..sim.imu import default_placements
+
+        placements = default_placements(model)
+        self._nominal = {s: placements[s] for s in self.segments}
+        self.calib = StillCalibration(len(self.segments), self.rate_hz, self._calibrate, still_s=p["still_s"],
+                                      gyro_still_rad_s=p["still_gyro_rad_s"],
+                                      accel_still_m_s2=p["still_accel_m_s2"])
+        self.estimator: Any = None
+        if p["calibration_file"]:
+            try:
+                cal = kin.load_calibrations(p["calibration_file"])
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"calibration_file: {exc}") from None
+            missing = [s for s in self.segments if s not in cal]
+            if missing:
+                raise ConfigError(f"calibration_file {p['calibration_file']}: no calibration for segment(s) "
+                                  f"{missing} of sensor set {self.sensor_set}")
+            self.calib.set_calibration({s: cal[s] for s in self.segments})
+            self._make_estimator()
+
+        qos = common.sensor_qos(p["queue_depth"])
+        self._topics = [f"{s}/imu/data_raw" for s in self.segments]
+        self._acc = [np.empty(3) for _ in self.segments]
+        self._gyr = [np.empty(3) for _ in self.segments]
+        for i, topic in enumerate(self._topics):
+            self.create_subscription(Imu, topic, lambda msg, i=i: self._on_imu(i, msg), qos)
+        self._pubs = [self.create_publisher(Imu, f"{s}/kinematics", common.sensor_qos(10))
+                      for s in self.segments]
+        self._out_msgs = [Imu() for _ in self.segments]
+        self._frame_ids = [s if self.frame == "segment" else f"{s}_heading" for s in self.segments]
+        self.create_service(Trigger, "~/recalibrate", self._on_recalibrate)
+        self._diag = common.DiagnosticsPublisher(self)
+        self._start_ns = self._now_ns()
+        self.published = 0
+        self.estimator_resets = 0
+        self._published_at_last_diag = 0
+        self._last_diag_ns = self._start_ns
+        self._proc_s_max = 0.0
+        self._proc_s_sum = 0.0
+        self._proc_n = 0
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
+        self.get_logger().info(f"{self.sensor_set}: {', '.join(self._topics)} -> <segment>/kinematics at "
+                               f"{self.rate_hz:g} Hz; calibration: {self.calib.state.value}")
+
+    # ------------------------------------------------------------------------------ pipeline
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _calibrate(self, acc: np.ndarray, gyr: np.ndarray) -> dict:
+        """Static calibration from the still window (N, S, 3): segment vertical + gyro bias."""
+        static = {s: (acc[:, i], gyr[:, i]) for i, s in enumerate(self.segments)}
+        return self._kin.calibrate(self._nominal, static=static)
+
+    def _make_estimator(self) -> None:
+        self.estimator = self._kin.KinematicsEstimator(self.sensor_set, self.rate_hz, self.calib.calibration,
+                                                       frame=self.frame, orientation=True)
+
+    def _on_imu(self, i: int, msg: Imu) -> None:
+        t0 = time.perf_counter()
+        stamp, acc, gyr = common.read_imu_msg(msg, self._acc[i], self._gyr[i])
+        for sample in self.aligner.push(i, stamp, acc, gyr, arrival_ns=self._now_ns()):
+            self._process(sample)
+        dt = time.perf_counter() - t0
+        self._proc_s_sum += dt
+        self._proc_n += 1
+        self._proc_s_max = max(self._proc_s_max, dt)
+
+    def _process(self, s: AlignedSample) -> None:
+        if self.calib.state is not CalibrationState.CALIBRATED:
+            if self.calib.update(s.accel_m_s2, s.gyro_rad_s) is CalibrationState.CALIBRATED:
+                self._make_estimator()
+                self.get_logger().info("calibrated: " + "; ".join(
+                    f"{k} {c.method} tilt {c.quality.get('static_tilt_correction_deg', 0.0):.1f} deg"
+                    for k, c in self.calib.calibration.items()))
+            return
+        if s.reset or s.gap_s > self._reset_gap_s:
+            if self.estimator is not None and self.published:
+                self.estimator.reset()
+                self.estimator_resets += 1
+        feats = self.estimator.step(s.accel_m_s2, s.gyro_rad_s)
+        q = self.estimator.orientation_wxyz
+        for i, pub in enumerate(self._pubs):
+            msg = self._out_msgs[i]
+            common.fill_imu_msg(msg, s.stamp_ns, self._frame_ids[i], feats[6 * i:6 * i + 3],
+                                feats[6 * i + 3:6 * i + 6], q[i])
+            pub.publish(msg)
+        self.published += 1
+
+    def _on_recalibrate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.calib.recalibrate()
+        self.estimator = None
+        response.success = True
+        response.message = "recalibrating: stand still"
+        self.get_logger().info("recalibration requested: waiting for still standing")
+        return response
+
+    # --------------------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        now = self._now_ns()
+        dt = max((now - self._last_diag_ns) / common.NS_PER_S, 1e-9)
+        rate = (self.published - self._published_at_last_diag) / dt
+        self._last_diag_ns, self._published_at_last_diag = now, self.published
+        al = self.aligner
+        started = now - self._start_ns > self._startup_timeout_ns
+        silent = al.silent_segments(now)
+        never = [s for s, c in zip(self.segments, al.counters, strict=True) if c.received == 0]
+        lagging = al.lagging_segments()
+        values: dict[str, Any] = {
+            "output_rate_hz": rate, "configured_rate_hz": self.rate_hz, "published": self.published,
+            "grid_emitted": al.emitted, "dropped_total": al.dropped_total(),
+            "alignment_lag_last_s": al.lag_s_last, "alignment_lag_max_s": al.lag_s_max,
+            "estimator_resets": self.estimator_resets, "reanchors": al.reanchors,
+            "processing_mean_s": self._proc_s_sum / max(self._proc_n, 1),
+            "processing_max_s": self._proc_s_max,
+        }
+        for k, v in sorted(al.dropped.items()):
+            values[f"dropped.{k}"] = v
+        invalid_total = 0
+        for seg, c in zip(self.segments, al.counters, strict=True):
+            values[f"{seg}.received"] = c.received
+            invalid_total += c.invalid_total
+            for reason, n in c.invalid.items():
+                if n:
+                    values[f"{seg}.invalid.{reason}"] = n
+        values["invalid_total"] = invalid_total
+        if never and started:
+            level, message = common.ERROR, f"no data on {', '.join(f'{s}/imu/data_raw' for s in never)}"
+            values["missing_topics"] = ",".join(never)
+            values["publishers"] = ",".join(f"{t}={self.count_publishers(t)}" for t in self._topics)
+        elif (silent or lagging) and al.emitted + al.dropped_total() > 0:
+            stale = sorted(set(silent) | set(lagging), key=self.segments.index)
+            level, message = common.ERROR, f"stale sensor(s): {', '.join(stale)}; output stopped"
+            values["stale_segments"] = ",".join(stale)
+        elif invalid_total or al.dropped_total():
+            level, message = common.WARN, f"{invalid_total} invalid samples, {al.dropped_total()} dropped"
+        elif never:
+            level, message = common.OK, "starting"
+        else:
+            level, message = common.OK, "streaming"
+        cal_values: dict[str, Any] = {"state": self.calib.state.value, "attempts": self.calib.attempts,
+                                      "completed": self.calib.completed}
+        if self.calib.last_error:
+            cal_values["last_error"] = self.calib.last_error
+        if self.calib.calibration:
+            for seg, c in self.calib.calibration.items():
+                cal_values[f"{seg}.method"] = c.method
+                for k, v in c.quality.items():
+                    cal_values[f"{seg}.{k}"] = float(v)
+            # the calibration in use, exactly (kinematics.calibrations_from_dict reads it back)
+            cal_values["calibration_json"] = json.dumps(
+                self._kin.calibrations_to_dict(self.calib.calibration))
+        cal_level = common.OK if self.calib.state is CalibrationState.CALIBRATED else common.WARN
+        name = self.get_name()
+        self._diag.publish([
+            common.make_status(f"{name}: streams", level, message, values, hardware_id=self.sensor_set),
+            common.make_status(f"{name}: calibration", cal_level, self.calib.state.value, cal_values,
+                               hardware_id=self.sensor_set),
+        ])
+
+
+def main(args: list[str] | None = None) -> int:
+    return common.run_node(SegmentKinematicsNode, args, NODE_NAME)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
