@@ -99,44 +99,42 @@ def _prepare_out(path: Path, force: bool) -> None:
 # ------------------------------------------------------------------------------------------- simulate
 def simulate_bag(out: Path, condition: str = "walk_1.2", set_name: str = "7imu", strides: int = 10,
                  rate_hz: float = 200.0, seed: int = 0, errors: str = "mti3", mass_kg: float = 75.0,
-                 height_m: float = 1.75, sex: str = "male", storage: str = "mcap",
-                 ns: str = "") -> dict[str, Any]:
-    """Simulate a trial (sim.trial.simulate_trial incl. IMU synthesis) and write its IMU topics, ground
-    truth torques (Nm) and /clock to a bag. Returns the bag metadata written."""
-    from ..sim.imu import ImuErrorModel
-    from ..sim.subjects import Condition, Subject
-    from ..sim.trial import simulate_trial
+                 height_m: float = 1.75, sex: str = "male", storage: str = "mcap", ns: str = "",
+                 standing_s: float = 2.0) -> dict[str, Any]:
+    """Simulate what the live `sim` drivers publish (sources.simulate_recording: sim.trial.simulate_trial
+    with IMU synthesis, `standing_s` of quiet standing first for calibration) and write the set's IMU
+    topics, ground-truth torques (Nm; none during standing, where they are unknown) and /clock."""
+    from ..sources import SourceConfig, simulate_recording
 
     segments = sensor_set(set_name)
-    subject = Subject("bag_sim", sex, mass_kg, height_m, style_seed=seed)
-    cond = Condition.parse(condition)
-    err = ImuErrorModel.mti3() if errors == "mti3" else ImuErrorModel.ideal()
-    trial = simulate_trial(subject, cond, n_strides=strides, rate_hz=rate_hz, imu_errors=err, seed=seed)
-    return write_trial_bag(out, trial, segments, mass_kg, storage, ns, {
-        "sensor_set": set_name, "condition": cond.name, "height_m": height_m, "sex": sex, "seed": seed,
-        "imu_errors": errors, "strides": strides})
+    cfg = SourceConfig(segment=segments[0], rate_hz=rate_hz, seed=seed, condition=condition,
+                       n_strides=strides, standing_s=standing_s, imu_errors=errors, subject_mass_kg=mass_kg,
+                       subject_height_m=height_m, subject_sex=sex)
+    rec = simulate_recording(cfg, cache_dir="")
+    return write_recording_bag(out, rec, segments, storage, ns, {
+        "sensor_set": set_name, "condition": condition, "height_m": height_m, "sex": sex, "seed": seed,
+        "imu_errors": errors, "strides": strides, "standing_s": standing_s})
 
 
-def write_trial_bag(out: Path, trial: Any, segments: tuple[str, ...], mass_kg: float,
-                    storage: str = "mcap", ns: str = "", extra_meta: dict[str, Any] | None = None,
-                    t0_ns: int = 1_000_000_000) -> dict:
-    """Write a sim.trial SimTrial (body.SEGMENTS-ordered IMU arrays, moments Nm/kg) as a bag."""
-    from ..body import SEGMENTS
-
-    time_s = np.asarray(trial.time_s, dtype=float)
-    stamps_s = getattr(trial, "imu_stamp_s", None)
+def write_recording_bag(out: Path, rec: Any, segments: tuple[str, ...], storage: str = "mcap", ns: str = "",
+                        extra_meta: dict[str, Any] | None = None, t0_ns: int = 1_000_000_000) -> dict:
+    """Write a sources.SimRecording (per-sensor ImuSignals with their own, possibly jittered, stamps;
+    exact sample instants time_s; moments Nm/kg, NaN = unknown) as a bag. Message log time = the later
+    of the stamp and the exact sample instant (a sample cannot arrive before it is taken)."""
+    time_s = np.asarray(rec.time_s, dtype=float)
     rate_hz = float(round(1.0 / np.median(np.diff(time_s))))
-    meta = {"generator": "imu-torque bag simulate", "rate_hz": rate_hz, "body_mass_kg": mass_kg,
+    meta = {"generator": "imu-torque bag simulate", "rate_hz": rate_hz, "body_mass_kg": float(rec.mass_kg),
             "segments": list(segments), **(extra_meta or {})}
     grid_ns = t0_ns + np.round(time_s * 1e9).astype(np.int64)
     with bags.BagWriter(out, storage=storage, ns=ns, metadata=meta) as w:
         for s in segments:
-            k = SEGMENTS.index(s)
-            st = grid_ns if stamps_s is None else (
-                t0_ns + np.round(np.asarray(stamps_s)[k] * 1e9).astype(np.int64))
-            w.write_imu(s, st, trial.imu_specific_force_m_s2[k], trial.imu_angular_rate_rad_s[k],
+            sig = rec.signals[s]
+            st = t0_ns + np.round(np.asarray(sig.time_s) * 1e9).astype(np.int64)
+            w.write_imu(s, st, sig.specific_force_m_s2, sig.angular_rate_rad_s,
                         log_time_ns=np.maximum(st, grid_ns))
-        w.write_torques(grid_ns, np.asarray(trial.moments_nm_per_kg)[:, :len(JOINTS)] * mass_kg, truth=True)
+        moments = np.asarray(rec.moments_nm_per_kg)[:, :len(JOINTS)]
+        known = np.isfinite(moments).all(axis=1)
+        w.write_torques(grid_ns[known], moments[known] * float(rec.mass_kg), truth=True)
         for t in grid_ns[:: max(1, int(rate_hz // 100))].tolist():  # /clock at 100 Hz
             w.write_clock(t)
     return meta
