@@ -482,3 +482,39 @@ def oscillating_segments_kinematics(duration_s: float, rate_hz: float, seed: int
         acc_s[:, 0] += forward_speed_m_s * db
         acc[s] = acc_s
     return SegmentKinematics(t, rot, com, acc, om, al)
+
+
+def with_standing_prefix(kin: SegmentKinematics, standing_s: float = 2.0,
+                         transition_s: float = 1.0) -> tuple[SegmentKinematics, int]:
+    """Prepend `standing_s` of still neutral standing (every segment frame aligned with ground, as the
+    static calibration assumes) and a smooth `transition_s` rotation into the first frame of `kin`.
+
+    The transition rotates each segment about the fixed axis of its first-frame rotation with a
+    quintic smoothstep (omega = s' theta k, alpha = s'' theta k, CoM still), so the gyro sees the
+    motion and an orientation filter stays consistent. Velocity jumps when `kin` starts (IMUs only see
+    accelerations). Returns (kinematics, index of the first original sample). For calibration studies
+    with simulators that start mid-stride; uniformly sampled `kin` only.
+    """
+    if len(kin) < 2:
+        raise ValueError("kinematics need at least 2 samples")
+    dt = float(np.median(np.diff(kin.time_s)))
+    n0 = int(round(standing_s / dt))
+    n1 = int(round(transition_s / dt))
+    if n0 < 0 or n1 < 2:
+        raise ValueError("standing_s must be >= 0 and transition_s at least 2 samples")
+    m = n0 + n1
+    t_pre = kin.time_s[0] - dt * np.arange(m, 0, -1)
+    x = np.r_[np.zeros(n0), np.arange(n1) / n1]
+    s = x**3 * (10 - 15 * x + 6 * x**2)
+    ds = 30 * x**2 * (1 - x) ** 2 / transition_s
+    dds = 60 * x * (1 - x) * (1 - 2 * x) / transition_s**2
+    rot, com, acc, om, al = {}, {}, {}, {}, {}
+    for seg in kin.segments:
+        tk = Rotation.from_matrix(kin.rotation[seg][0]).as_rotvec()
+        rot[seg] = np.concatenate([Rotation.from_rotvec(s[:, None] * tk).as_matrix(), kin.rotation[seg]])
+        com[seg] = np.concatenate([np.tile(kin.com_position_m[seg][0], (m, 1)), kin.com_position_m[seg]])
+        acc[seg] = np.concatenate([np.zeros((m, 3)), kin.com_acceleration_m_s2[seg]])
+        om[seg] = np.concatenate([ds[:, None] * tk, kin.angular_velocity_rad_s[seg]])
+        al[seg] = np.concatenate([dds[:, None] * tk, kin.angular_acceleration_rad_s2[seg]])
+    joints = {j: np.concatenate([np.tile(p[0], (m, 1)), p]) for j, p in kin.joint_position_m.items()}
+    return SegmentKinematics(np.r_[t_pre, kin.time_s], rot, com, acc, om, al, joints), m
