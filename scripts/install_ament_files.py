@@ -30,9 +30,16 @@ def main() -> None:
     link(root / "resource" / PKG, prefix / "share/ament_index/resource_index/packages" / PKG)
     share = prefix / "share" / PKG
     link(root / "package.xml", share / "package.xml")
-    for d in ("launch", "config", "models"):
-        if (root / d).is_dir():
-            link(root / d, share / d)
+    # `ros2 launch` finds launch files with os.walk, which does not enter symlinked directories:
+    # launch/ and config/ are real directories of linked files; models/ is linked whole.
+    for d in ("launch", "config"):
+        target = share / d
+        if target.is_symlink():
+            target.unlink()
+        for f in sorted((root / d).glob("*")):
+            if f.is_file() and not f.name.startswith("."):
+                link(f, target / f.name)
+    link(root / "models", share / "models")
     for wrapper in sorted((root / "scripts" / "lib").iterdir()):
         if os.access(wrapper, os.X_OK):
             link(wrapper, prefix / "lib" / PKG / wrapper.name)

@@ -1,0 +1,153 @@
+"""torque_estimator node: segment kinematics -> RNN -> joint torques for the exoskeleton controller.
+
+Subscribes (SensorDataQoS) to `<segment>/kinematics` for every segment of the model bundle's sensor
+set, joins them by exact stamp and steps the streaming engine once per complete sample
+(estimator.TorqueEstimatorCore: invalid samples, gaps and warm-up). Publishes `joint_torques`
+(sensor_msgs/JointState: name = body.JOINTS, effort in N m = Nm/kg x body_mass_kg, stamp = the input
+sample's stamp, position/velocity empty) and `/diagnostics` (warm-up state, model id, per-sample
+latency stamp -> publish, processing time, rejected samples by reason).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+
+from ..body import SENSOR_SETS
+from ..estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
+from ..paths import default_model_dir
+from . import common
+from .common import ConfigError, ParamSpec
+
+NODE_NAME = "torque_estimator"
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("model", "", "model bundle directory; empty = the shipped bundle of sensor_set"),
+    ParamSpec("sensor_set", "3imu", "sensor set the pipeline runs (must match the bundle)",
+              choices=tuple(SENSOR_SETS)),
+    ParamSpec("rate_hz", 100, "kinematics sample rate, Hz (must match the bundle)", choices=(100, 200)),
+    ParamSpec("feature_frame", "segment", "kinematics feature frame (must match the bundle's feature spec)",
+              choices=("segment", "heading")),
+    ParamSpec("body_mass_kg", 75.0, "wearer's body mass, kg: effort [N m] = model output [Nm/kg] x mass",
+              range=(1.0, 300.0)),
+    ParamSpec("max_gap_s", 0.1, "a gap between complete samples longer than this resets the RNN state, s",
+              range=(0.001, 10.0)),
+    ParamSpec("warmup_s", 0.5, "samples after a (re)start before torques are published, s",
+              range=(0.0, 30.0)),
+    ParamSpec("output_limit_nm_per_kg", 4.0, "torques are clipped to +-this, Nm/kg (counted in diagnostics)",
+              range=(0.1, 20.0)),
+    ParamSpec("queue_depth", 50, "subscription queue depth per kinematics topic", range=(1, 1000)),
+    ParamSpec("diagnostics_period_s", 1.0, "diagnostics publishing period, s", range=(0.1, 60.0)),
+)
+
+
+def load_engine(model: str, sensor_set: str, rate_hz: float, feature_spec_id: str) -> Any:
+    """Load and check a bundle against the running configuration; ConfigError on any mismatch."""
+    from ..model.bundle import BundleError, load_bundle
+    from ..model.engine import StreamingEngine
+
+    path = model or str(default_model_dir(sensor_set))
+    try:
+        bundle = load_bundle(path, expect_sensor_set=sensor_set, expect_rate_hz=rate_hz,
+                             expect_feature_spec=feature_spec_id)
+    except BundleError as exc:
+        raise ConfigError(str(exc)) from None
+    return StreamingEngine(bundle)
+
+
+class TorqueEstimatorNode(Node):
+    NODE_NAME = NODE_NAME
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, automatically_declare_parameters_from_overrides=False, **kwargs)
+        p = common.declare_parameters(self, PARAMS)
+        common.reject_unknown_parameters(self)
+        from .. import kinematics
+
+        self.segments = SENSOR_SETS[p["sensor_set"]]
+        self.engine = load_engine(p["model"], p["sensor_set"], float(p["rate_hz"]),
+                                  kinematics.FEATURE_SPEC_IDS[p["feature_frame"]])
+        try:
+            self.core = TorqueEstimatorCore(self.engine, EstimatorConfig(
+                segments=self.segments, rate_hz=float(p["rate_hz"]), body_mass_kg=p["body_mass_kg"],
+                max_gap_s=p["max_gap_s"], warmup_s=p["warmup_s"],
+                output_limit_nm_per_kg=p["output_limit_nm_per_kg"]))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        bundle = self.engine.bundle
+        self.model_id = bundle.model_id
+        self._joints = list(bundle.output_joints)
+        self._msg = JointState(name=self._joints)
+        self._pub = self.create_publisher(JointState, "joint_torques", common.sensor_qos(10))
+        self._feat = np.empty(FEATURES_PER_SEGMENT)
+        qos = common.sensor_qos(p["queue_depth"])
+        for seg in self.segments:
+            self.create_subscription(Imu, f"{seg}/kinematics",
+                                     lambda m, s=seg: self._on_kinematics(s, m), qos)
+        self._diag = common.DiagnosticsPublisher(self)
+        self._lat_ns: list[int] = []
+        self._proc_ns: list[int] = []
+        self._published_at_last = 0
+        self._last_diag_ns = self.get_clock().now().nanoseconds
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
+        self.get_logger().info(
+            f"model {self.model_id} ({bundle.sensor_set}, {bundle.rate_hz:g} Hz, {bundle.path}); "
+            f"{', '.join(f'{s}/kinematics' for s in self.segments)} -> joint_torques; "
+            f"body mass {p['body_mass_kg']:g} kg")
+
+    def _on_kinematics(self, segment: str, msg: Imu) -> None:
+        t0 = time.perf_counter_ns()
+        la, av, f = msg.linear_acceleration, msg.angular_velocity, self._feat
+        f[0], f[1], f[2], f[3], f[4], f[5] = la.x, la.y, la.z, av.x, av.y, av.z
+        stamp_ns = common.time_msg_to_ns(msg.header.stamp)
+        out = self.core.push(segment, stamp_ns, f)
+        if out is None:
+            return
+        m = self._msg
+        m.header.stamp = msg.header.stamp
+        m.effort = out.torque_nm.tolist()
+        self._pub.publish(m)
+        now = self.get_clock().now().nanoseconds
+        self._lat_ns.append(now - stamp_ns)
+        self._proc_ns.append(time.perf_counter_ns() - t0)
+
+    def _publish_diagnostics(self) -> None:
+        now = self.get_clock().now().nanoseconds
+        st = self.core.status
+        dt = max((now - self._last_diag_ns) / common.NS_PER_S, 1e-9)
+        rate = (st.published - self._published_at_last) / dt
+        self._last_diag_ns, self._published_at_last = now, st.published
+        values: dict[str, Any] = {"model_id": self.model_id, "published": st.published, "rate_hz": rate,
+                                  "warming_up": st.warming_up, "state_resets": st.resets,
+                                  "gap_resets": st.gap_resets, "limited": st.limited}
+        for reason, n in sorted(st.rejected.items()):
+            values[f"rejected.{reason}"] = n
+        for key, buf in (("latency", self._lat_ns), ("processing", self._proc_ns)):
+            if buf:
+                a = np.asarray(buf) / 1e6
+                values[f"{key}_p50_ms"] = float(np.percentile(a, 50))
+                values[f"{key}_p99_ms"] = float(np.percentile(a, 99))
+                values[f"{key}_max_ms"] = float(a.max())
+            buf.clear()
+        if st.published == 0 and not st.rejected:
+            level, message = common.WARN, "waiting for kinematics"
+        elif st.warming_up:
+            level, message = common.WARN, "warming up: no torques published until the RNN state is valid"
+        elif sum(st.rejected.values()):
+            level, message = common.WARN, f"estimating; {sum(st.rejected.values())} samples rejected"
+        else:
+            level, message = common.OK, "estimating"
+        self._diag.publish([common.make_status(f"{self.get_name()}: estimator", level, message, values,
+                                               hardware_id=self.model_id)])
+
+
+def main(args: list[str] | None = None) -> int:
+    return common.run_node(TorqueEstimatorNode, args, NODE_NAME)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
