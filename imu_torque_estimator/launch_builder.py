@@ -111,7 +111,7 @@ def merged_parameters(layers: list[dict[str, dict[str, Any]]], sensor_set: str) 
 
 def _check_model(model: str, sensor_set: str) -> Path:
     path = Path(model) if model else default_model_dir(sensor_set)
-    cfg = path / "bundle.json"
+    cfg = path / "config.json"
     if not cfg.is_file():
         raise LaunchConfigError(f"model {path}: no model bundle there (missing {cfg.name})")
     try:
