@@ -335,3 +335,15 @@ def sagittal_moments(
                 raise ValueError(f"translations[{j!r}]: expected shape ({n}, 3), got {d.shape}")
             out[j] = out[j] + np.einsum("ni,ni->n", loads.force_n[centre], d)
     return out
+
+
+def moments_in_proximal_frame(kin: SegmentKinematics, loads: JointLoads) -> dict[str, np.ndarray]:
+    """Net joint moments (N m, (N, 3)) expressed in the proximal segment's frame, per joint centre.
+
+    Components: x about the anterior axis (frontal plane: ab/adduction), y about the left axis
+    (sagittal plane; body.JOINT_SEGMENTS gives the flexion sign), z about the long axis (rotation).
+    Centres whose proximal segment is not in `kin` are left out.
+    """
+    prox_of = {joint_centre_of(j): JOINT_SEGMENTS[j][0] for j in JOINTS}
+    return {c: np.einsum("nji,nj->ni", kin.rotation[prox_of[c]], m)
+            for c, m in loads.moment_nm.items() if prox_of[c] in kin.rotation}

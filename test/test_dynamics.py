@@ -290,3 +290,39 @@ def test_wrong_shape_inertial_moment():
     with pytest.raises(ValueError, match=r"inertial_moment_nm\['foot_r'\]: expected shape"):
         dynamics.inverse_dynamics(standing(), INERTIALS, {s: no_contact(3) for s in "lr"},
                                   inertial_moment_nm={"foot_r": np.zeros((2, 3))})
+
+
+def test_moments_in_proximal_frame_rotates_with_the_segment():
+    kin = standing()
+    n = len(kin)
+    w_n = 0.5 * 75.0 * G
+    contacts = {s: FootContact(np.tile([0, 0, w_n], (n, 1)),
+                               kin.joint_position_m[f"ankle_{s}"] * [1, 1, 0] + [0.0, 0.05, 0.0],
+                               np.zeros((n, 3))) for s in "lr"}
+    loads = dynamics.inverse_dynamics(kin, INERTIALS, contacts)
+    local = dynamics.moments_in_proximal_frame(kin, loads)
+    # neutral standing: segment frames = ground, so local = ground moments; CoP 5 cm medial/lateral
+    # of the left/right ankle gives a frontal-plane (x) moment at the ankle
+    np.testing.assert_allclose(local["ankle_l"], loads.moment_nm["ankle_l"], atol=1e-12)
+    assert abs(local["ankle_l"][0, 0]) > 10.0
+    turned = standing()
+    r = _rot([0, 0, 1], np.pi / 2)
+    for s in turned.rotation:
+        turned.rotation[s] = np.repeat(r[None], n, 0)
+    local_t = dynamics.moments_in_proximal_frame(turned, loads)
+    np.testing.assert_allclose(local_t["knee_r"], loads.moment_nm["knee_r"] @ r, atol=1e-12)
+
+
+def test_translations_need_axes():
+    kin = standing()
+    loads = dynamics.inverse_dynamics(kin, INERTIALS, {s: no_contact(3) for s in "lr"})
+    with pytest.raises(ValueError, match="translations given for 'knee_flexion_l' without an axis"):
+        dynamics.sagittal_moments(kin, loads, translations={"knee_flexion_l": np.zeros((3, 3))})
+    with pytest.raises(ValueError, match=r"translations\['knee_flexion_l'\]: expected shape"):
+        dynamics.sagittal_moments(kin, loads, axes={"knee_flexion_l": np.array([0, 1.0, 0])},
+                                  translations={"knee_flexion_l": np.zeros((2, 3))})
+    d = np.tile([0.0, 0.0, 0.01], (3, 1))
+    out = dynamics.sagittal_moments(kin, loads, axes={"knee_flexion_l": np.array([0, 1.0, 0])},
+                                    translations={"knee_flexion_l": d})
+    expected = loads.moment_nm["knee_l"][:, 1] + 0.01 * loads.force_n["knee_l"][:, 2]
+    np.testing.assert_allclose(out["knee_flexion_l"], expected)
