@@ -210,3 +210,149 @@ def test_bag_source_of_the_imu_driver(tmp_path):
         create_source("bag", SourceConfig(segment="foot_l", rate_hz=RATE_HZ, file=str(path)))
     with pytest.raises(ValueError, match="needs the 'file' parameter"):
         create_source("bag", SourceConfig(segment="pelvis", rate_hz=RATE_HZ))
+
+
+# ------------------------------------------------------------------------------------------------
+# `imu-torque bag ...` commands and the offline evaluator with a real (untrained, seeded) model bundle.
+
+
+def make_bundle(path: Path, set_name: str = "3imu", hidden: int = 16) -> Path:
+    """A small seeded GRU bundle (untrained: the tests check plumbing and numbers, not accuracy)."""
+    torch = pytest.importorskip("torch")
+    from imu_torque_estimator.kinematics import FEATURE_SPEC_ID, feature_names
+    from imu_torque_estimator.model.bundle import save_bundle
+    from imu_torque_estimator.model.network import NetworkConfig, TorqueRNN
+
+    torch.manual_seed(0)
+    names = feature_names(set_name)
+    model = TorqueRNN(NetworkConfig(n_in=len(names), hidden=hidden, layers=2))
+    model.set_normalisation(np.zeros(len(names)), np.full(len(names), 5.0), np.zeros(6), np.full(6, 0.5))
+    save_bundle(path, model, sensor_set=set_name, rate_hz=RATE_HZ, feature_spec_id=FEATURE_SPEC_ID,
+                feature_names=names)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sim_bag(tmp_path_factory):
+    """`imu-torque bag simulate` output (3 IMUs, 3 strides) and a bundle."""
+    from imu_torque_estimator.cli import main
+
+    d = tmp_path_factory.mktemp("sim")
+    rc = main(["bag", "simulate", "--out", str(d / "bag"), "--sensor-set", "3imu", "--strides", "3",
+               "--condition", "walk_1.2", "--seed", "3", "--mass-kg", "80"])
+    assert rc == 0
+    return d / "bag", make_bundle(d / "model")
+
+
+def test_simulated_bag_is_read_by_mcap_and_rosbags_standard_types(sim_bag):
+    from mcap.reader import make_reader
+
+    path, _ = sim_bag
+    info = bags.bag_info(path)
+    assert info["metadata"]["sensor_set"] == "3imu" and info["metadata"]["body_mass_kg"] == 80.0
+    n_imu = info["topics"]["/pelvis/imu/data_raw"][1]
+    assert n_imu > 2 * 200  # >= 2 s standing + 3 strides at 200 Hz
+    (f,) = path.glob("*.mcap")
+    counts: dict[str, int] = {}
+    with open(f, "rb") as fh:
+        for schema, channel, message in make_reader(fh).iter_messages():
+            msg = bags.typestore("humble").deserialize_cdr(message.data, schema.name)
+            counts[channel.topic] = counts.get(channel.topic, 0) + 1
+            if schema.name == bags.IMU_TYPE:
+                assert np.isfinite(msg.linear_acceleration.z)
+    assert counts["/shank_r/imu/data_raw"] == n_imu and counts["/joint_torques_truth"] > 0
+    data = bags.read_bag(path, segments=SENSOR_SETS["3imu"])
+    standing = data.imu["pelvis"].specific_force_m_s2[:100]
+    assert np.linalg.norm(standing, axis=1).mean() == pytest.approx(9.81, abs=0.2)  # quiet standing first
+
+
+def test_evaluate_command_writes_csv_metrics_plot_and_bag(sim_bag, tmp_path):
+    import json
+
+    from imu_torque_estimator.cli import main
+
+    path, model = sim_bag
+    out, est = tmp_path / "eval", tmp_path / "with_torques"
+    assert main(["bag", "evaluate", str(path), "--model", str(model), "--out", str(out),
+                 "--write-bag", str(est)]) == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    rep, met = summary["report"], summary["metrics"]
+    assert rep["torques_published"] > 200 and rep["calibration_state"] == "calibrated"
+    # estimates start after 1 s of still calibration + warm-up, while the subject still stands (no truth)
+    first_truth = bags.read_bag(path).truth.stamp_ns.min()
+    published = np.loadtxt(out / "torques.csv", delimiter=",", skiprows=1, usecols=0).astype(np.int64)
+    assert rep["body_mass_kg"] == 80.0 and met["n_matched"] == int((published >= first_truth).sum()) > 100
+    for j in JOINTS:
+        assert met[j]["rmse_nm_per_kg"] > 0 and -1 <= met[j]["r"] <= 1
+    rows = (out / "torques.csv").read_text().splitlines()
+    assert rows[0].startswith("stamp_ns,time_s,hip_flexion_l_nm")
+    assert len(rows) == rep["torques_published"] + 1
+    assert (out / "torques.png").stat().st_size > 10_000
+    data = bags.read_bag(est)
+    assert data.torques is not None and len(data.torques) == rep["torques_published"]
+    assert len(data.imu["pelvis"]) == len(bags.read_bag(path).imu["pelvis"])
+    csv = np.loadtxt(out / "torques.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(data.torques.effort_nm, csv[:, 2:8], rtol=1e-8)
+    np.testing.assert_array_equal(data.torques.stamp_ns, csv[:, 0].astype(np.int64))
+
+
+def test_offline_evaluation_is_deterministic(sim_bag):
+    from imu_torque_estimator.offline import evaluate_bag
+
+    path, model = sim_bag
+    a, b = evaluate_bag(path, model), evaluate_bag(path, model)
+    np.testing.assert_array_equal(a.stamp_ns, b.stamp_ns)
+    np.testing.assert_array_equal(a.torque_nm, b.torque_nm)
+
+
+def test_kinematics_source_equals_the_engine_batch_path(tmp_path):
+    """source=kinematics runs only the torque stage on recorded kinematics topics: after warm-up its
+    torques equal model.engine.run_sequence over the same features (an independent code path)."""
+    from imu_torque_estimator.model.bundle import load_bundle
+    from imu_torque_estimator.model.engine import run_sequence
+    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+
+    model = make_bundle(tmp_path / "model")
+    n, segs = 300, SENSOR_SETS["3imu"]
+    sig, _ = synthetic_signals(n, segs, seed=5)
+    stamps = T0_NS + np.arange(n, dtype=np.int64) * DT_NS
+    path = tmp_path / "kin"
+    with bags.BagWriter(path, metadata={"body_mass_kg": 60.0}) as w:
+        for s in segs:
+            q = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
+            w.write_kinematics(s, stamps, q, sig[s][1], sig[s][0])
+    res = evaluate_bag(path, model, OfflineConfig(source="kinematics", estimator={"warmup_s": 0.25}))
+    feats = np.hstack([np.hstack([sig[s][0], sig[s][1]]) for s in segs])
+    ref = run_sequence(load_bundle(model), feats)
+    np.testing.assert_array_equal(res.stamp_ns, stamps[50:])
+    np.testing.assert_allclose(res.torque_nm_per_kg, ref[50:], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.torque_nm, ref[50:] * 60.0, rtol=1e-6)  # engine output may be float32
+
+
+def test_info_and_export_csv_commands(sim_bag, tmp_path, capsys):
+    from imu_torque_estimator.cli import main
+
+    path, _ = sim_bag
+    assert main(["bag", "info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "/pelvis/imu/data_raw" in text and "sensor_msgs/msg/Imu" in text and "200." in text
+    assert main(["bag", "export-csv", str(path), "--out", str(tmp_path / "csv")]) == 0
+    data = bags.read_bag(path)
+    arr = np.loadtxt(tmp_path / "csv" / "shank_l_imu.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(arr[:, 0].astype(np.int64), data.imu["shank_l"].stamp_ns)
+    np.testing.assert_array_equal(arr[:, 2:5], data.imu["shank_l"].specific_force_m_s2)
+    truth = np.loadtxt(tmp_path / "csv" / "joint_torques_truth.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(truth[:, 2:], data.truth.effort_nm)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from imu_torque_estimator.cli import main
+
+    assert main(["bag", "info", str(tmp_path / "missing")]) == 2
+    assert "no such bag" in capsys.readouterr().err
+    (tmp_path / "exists").mkdir()
+    assert main(["bag", "simulate", "--out", str(tmp_path / "exists")]) == 2
+    assert "use --force" in capsys.readouterr().err
+    write_test_bag(tmp_path / "nometa", n=10)
+    assert main(["bag", "evaluate", str(tmp_path / "nometa")]) == 2
+    assert "no sensor_set in the bag metadata" in capsys.readouterr().err
