@@ -29,12 +29,14 @@ def _row(t) -> dict:
     def both(j: str) -> float:
         return max(peaks.get(f"{j}_l", float("nan")), peaks.get(f"{j}_r", float("nan")))
 
-    ik = q.get("ik_marker_rms_m")
+    def mm(key: str) -> float | None:
+        return None if q.get(key) is None else round(1000 * q[key], 1)
+
     return {"trial": t.name, "mode": t.mode, "speed_m_s": round(t.speed_m_s, 2),
             "mass_kg": round(t.mass_kg, 2),
             "frames": q.get("frames"), "rate_hz": q.get("rate_hz"),
-            "ik_rms_mm": None if ik is None else round(1000 * ik, 1),
-            "ik_max_mm": None if q.get("ik_marker_max_m") is None else round(1000 * q["ik_marker_max_m"], 1),
+            "ik_rms_mm": mm("ik_marker_rms_m"), "ik_low_mm": mm("ik_lower_body_rms_m"),
+            "ik_max_mm": mm("ik_marker_max_m"),
             "res_force_pct_bw": q.get("residual_force_rms_pct_bw"),
             "res_moment_pct_bwh": q.get("residual_moment_rms_pct_bw_h"),
             "peak_hip": both("hip_flexion"), "peak_knee": both("knee_flexion"),
@@ -42,9 +44,11 @@ def _row(t) -> dict:
 
 
 def _print_table(rows: list[dict]) -> None:
-    cols = ["trial", "mode", "speed_m_s", "mass_kg", "frames", "ik_rms_mm", "ik_max_mm", "res_force_pct_bw",
+    cols = ["trial", "mode", "speed_m_s", "mass_kg", "frames", "ik_rms_mm", "ik_low_mm", "ik_max_mm",
+            "res_force_pct_bw",
             "res_moment_pct_bwh", "peak_hip", "peak_knee", "peak_ankle", "build_s"]
-    heads = ["trial", "mode", "m/s", "kg", "frames", "IK rms mm", "IK max mm", "resF %BW", "resM %BWh",
+    heads = ["trial", "mode", "m/s", "kg", "frames", "IK rms mm", "IK legs mm", "IK max mm", "resF %BW",
+             "resM %BWh",
              "hip Nm/kg", "knee Nm/kg", "ankle Nm/kg", "build s"]
     cells = [[("-" if r[c] is None else str(r[c])) for c in cols] for r in rows]
     widths = [max(len(h), *(len(c[k]) for c in cells)) for k, h in enumerate(heads)]
