@@ -360,8 +360,9 @@ class XsensDevice:
     def _samples(self, msgs: list[x.XbusMessage], host_ns: int) -> list[ImuSample]:
         c = self._counts
         packets: list[x.MTData2Packet] = []
+        mtdata2 = int(x.MID.MTDATA2)
         for msg in msgs:
-            if msg.mid == x.MID.MTDATA2:
+            if msg.mid == mtdata2:
                 try:
                     pkt = x.parse_mtdata2(msg.payload)
                 except x.XsensProtocolError as exc:
