@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .body import SENSOR_SETS, sensor_set
+from .body import sensor_set
 from .data.bags import BagData, BagError, read_bag
 from .estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
 from .streams import CalibrationState, StillCalibration, StreamAligner, StreamConfig
@@ -49,26 +49,28 @@ class StepEstimator(Protocol):
 
 
 class ImuFrontend:
-    """StreamAligner -> calibration state machine -> streaming kinematics estimator.
+    """StreamAligner -> calibration state machine -> streaming kinematics estimator, step for step as
+    the segment_kinematics node (`_process`): the sample completing the still window is calibration
+    data; the estimator's filter state is reset on grid re-anchoring (`reset`) or an output gap longer
+    than `reset_gap_s`, once features have been produced.
 
     make_estimator(calibration) builds the kinematics estimator once a calibration exists;
     calibrate(accel (N,S,3), gyro (N,S,3)) -> calibration is called by StillCalibration on a still
-    window; pass `calibration` to skip still-standing detection (known mounting). Re-anchoring of the
-    grid after every sensor's clock jumped back resets the kinematics estimator's filter state.
+    window (`still` = its keyword arguments); pass `calibration` to skip still standing (known mounting).
     """
 
     def __init__(self, stream_config: StreamConfig, make_estimator: Callable[[Any], StepEstimator],
                  calibrate: Callable[[np.ndarray, np.ndarray], Any] | None = None, calibration: Any = None,
-                 still_s: float = 1.0) -> None:
+                 reset_gap_s: float = 0.25, **still: float) -> None:
         self.aligner = StreamAligner(stream_config)
         self._make = make_estimator
         n = len(stream_config.segments)
-        self.calibration = StillCalibration(n, stream_config.rate_hz, calibrate or _no_calibrate,
-                                            still_s=still_s)
+        self.calibration = StillCalibration(n, stream_config.rate_hz, calibrate or _no_calibrate, **still)
+        self._reset_gap_s = reset_gap_s
         self._est: StepEstimator | None = None
-        self._preset = calibration is not None
         if calibration is not None:
             self.calibration.set_calibration(calibration)
+            self._est = make_estimator(calibration)
         elif calibrate is None:
             raise ValueError("ImuFrontend needs a calibration or a calibrate function")
         self.samples_calibrating = 0
@@ -78,19 +80,19 @@ class ImuFrontend:
     def push(self, i: int, stamp_ns: int, accel_m_s2: np.ndarray, gyro_rad_s: np.ndarray,
              arrival_ns: int) -> list[tuple[int, np.ndarray]]:
         out = []
+        cal = self.calibration
         for s in self.aligner.push(i, stamp_ns, accel_m_s2, gyro_rad_s, arrival_ns):
-            if self._est is None:
-                if self.calibration.update(s.accel_m_s2, s.gyro_rad_s) is not CalibrationState.CALIBRATED:
-                    self.samples_calibrating += 1
-                    continue
-                self._est = self._make(self.calibration.calibration)
-                if not self._preset:  # the sample that completed the still window is calibration data
-                    self.samples_calibrating += 1
-                    continue
-            elif s.reset:
-                self._est.reset()
+            if cal.state is not CalibrationState.CALIBRATED:
+                if cal.update(s.accel_m_s2, s.gyro_rad_s) is CalibrationState.CALIBRATED:
+                    self._est = self._make(cal.calibration)
+                self.samples_calibrating += 1
+                continue
+            est = self._est
+            assert est is not None
+            if (s.reset or s.gap_s > self._reset_gap_s) and self.features_out:
+                est.reset()
                 self.estimator_resets += 1
-            out.append((s.stamp_ns, self._est.step(s.accel_m_s2, s.gyro_rad_s).copy()))
+            out.append((s.stamp_ns, est.step(s.accel_m_s2, s.gyro_rad_s).copy()))
             self.features_out += 1
         return out
 
@@ -217,34 +219,63 @@ def attach_truth(result: OfflineResult, bag: BagData) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Default wiring: bundle + kinematics library, configured like the nodes.
+# Default wiring: bundle + kinematics library, parameters as the launched nodes get them.
 
 
 @dataclass
 class OfflineConfig:
-    """Run-time settings of the offline pipeline; defaults equal the nodes' parameter defaults."""
+    """Run-time settings of the offline pipeline.
 
-    sensor_set: str | None = None  # None: the bundle's
-    rate_hz: float | None = None  # None: the bundle's
-    body_mass_kg: float | None = None  # None: bag metadata `body_mass_kg`
-    height_m: float | None = None  # nominal sensor placements; None: bag metadata or 1.75 m
+    Node parameters come from the same layers as the launch files (launch_builder): the shipped
+    config/<set>.yaml, then `params_file`, then the subject: `body_mass_kg` (torque_estimator
+    body_mass_kg and segment_kinematics subject_mass_kg, as the launch argument does), `height_m`,
+    `sex`; None = the bag's metadata (written by `bag simulate`/`bag record --mass-kg`) else the YAML.
+    The rate and sensor set are the bundle's.
+    """
+
+    params_file: Path | None = None
+    body_mass_kg: float | None = None
+    height_m: float | None = None
     sex: str | None = None
     calibration_file: Path | None = None  # known calibration (JSON) instead of still standing
-    still_s: float = 1.0
-    stream: dict[str, Any] = field(default_factory=dict)  # StreamConfig overrides
-    estimator: dict[str, Any] = field(default_factory=dict)  # EstimatorConfig overrides
     ns: str | None = None
     source: str = "imu"  # "imu" (full pipeline) or "kinematics" (recorded kinematics topics)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # node name -> {param: value}
 
 
-def _meta(bag: BagData, key: str, value: Any, default: Any = None) -> Any:
-    if value is not None:
-        return value
-    if key in bag.metadata:
-        return bag.metadata[key]
-    if default is None:
-        raise BagError(f"{bag.path}: `{key}` is not in the bag metadata; give it explicitly")
-    return default
+def node_parameters(set_name: str, cfg: OfflineConfig,
+                    bag: BagData | None = None) -> dict[str, dict[str, Any]]:
+    """Effective parameters of `segment_kinematics` and `torque_estimator` for an offline run."""
+    from .launch_builder import CONFIG_FILES, load_params_file, merged_parameters
+
+    defaults = _share_dir() / "config" / CONFIG_FILES[set_name]
+    layers = [load_params_file(defaults)]
+    if cfg.params_file is not None:
+        layers.append(load_params_file(cfg.params_file))
+    layers.append(cfg.overrides)
+    eff = merged_parameters(layers, set_name)
+    kin, est = eff["segment_kinematics"], eff["torque_estimator"]
+    meta = bag.metadata if bag is not None else {}
+    mass = cfg.body_mass_kg if cfg.body_mass_kg is not None else meta.get("body_mass_kg")
+    if mass is not None:
+        est["body_mass_kg"] = kin["subject_mass_kg"] = float(mass)
+    for key, attr in (("subject_height_m", "height_m"), ("subject_sex", "sex")):
+        value = getattr(cfg, attr) if getattr(cfg, attr) is not None else meta.get(attr)
+        if value is not None:
+            kin[key] = value
+    if cfg.calibration_file is not None:
+        kin["calibration_file"] = str(cfg.calibration_file)
+    return {"segment_kinematics": kin, "torque_estimator": est}
+
+
+def _share_dir() -> Path:
+    """paths.share_dir(), tolerating an unset AMENT_PREFIX_PATH (ament_index raises OSError then)."""
+    from .paths import _REPO_ROOT, share_dir
+
+    try:
+        return share_dir()
+    except OSError:
+        return _REPO_ROOT
 
 
 def build_core(engine: Any, segments: Sequence[str], rate_hz: float, body_mass_kg: float,
@@ -253,57 +284,85 @@ def build_core(engine: Any, segments: Sequence[str], rate_hz: float, body_mass_k
                                                        body_mass_kg=body_mass_kg, **(overrides or {})))
 
 
-def default_frontend(bag: BagData, segments: Sequence[str], rate_hz: float, cfg: OfflineConfig,
-                     body_mass_kg: float) -> ImuFrontend:
-    """Kinematics front end wired like the segment_kinematics node: nominal placements from the body
-    model (height, sex), still-standing calibration (or a calibration file), KinematicsEstimator."""
+def default_frontend(set_name: str, rate_hz: float, kp: dict[str, Any]) -> ImuFrontend:
+    """Kinematics front end configured exactly like the segment_kinematics node with parameters `kp`."""
     from . import kinematics
     from .body import lower_body_model
-    from .kinematics.calibration import calibrate, load_calibrations
     from .sim.imu import default_placements
 
-    set_name = next(k for k, v in SENSOR_SETS.items() if tuple(v) == tuple(segments))
+    segments = sensor_set(set_name)
 
     def make(cal: Any) -> StepEstimator:
-        return kinematics.KinematicsEstimator(set_name, rate_hz, cal)
+        return kinematics.KinematicsEstimator(set_name, rate_hz, cal, frame=kp["feature_frame"],
+                                              orientation=True)
 
-    stream_cfg = StreamConfig(segments=tuple(segments), rate_hz=rate_hz, **cfg.stream)
-    if cfg.calibration_file is not None:
-        return ImuFrontend(stream_cfg, make, calibration=load_calibrations(cfg.calibration_file))
-    model = lower_body_model(body_mass_kg, float(_meta(bag, "height_m", cfg.height_m, 1.75)),
-                             str(_meta(bag, "sex", cfg.sex, "male")))
-    nominal = {s: p for s, p in default_placements(model).items() if s in segments}
+    stream_cfg = StreamConfig(segments, rate_hz, stale_timeout_s=kp["stale_timeout_s"],
+                              max_gap_s=kp["max_gap_s"] or None, backward_jump_s=kp["backward_jump_s"],
+                              accel_full_scale_m_s2=kp["accel_full_scale_m_s2"],
+                              gyro_full_scale_rad_s=kp["gyro_full_scale_rad_s"])
+    still = {"still_s": kp["still_s"], "gyro_still_rad_s": kp["still_gyro_rad_s"],
+             "accel_still_m_s2": kp["still_accel_m_s2"]}
+    if kp.get("calibration_file"):
+        cal = kinematics.load_calibrations(kp["calibration_file"])
+        missing = [s for s in segments if s not in cal]
+        if missing:
+            raise ValueError(f"calibration file {kp['calibration_file']}: no calibration for {missing}")
+        return ImuFrontend(stream_cfg, make, calibration={s: cal[s] for s in segments},
+                           reset_gap_s=kp["reset_gap_s"], **still)
+    model = lower_body_model(kp["subject_mass_kg"], kp["subject_height_m"], kp["subject_sex"])
+    placements = default_placements(model)
+    nominal = {s: placements[s] for s in segments}
 
-    def still(acc: np.ndarray, gyr: np.ndarray) -> Any:
-        return calibrate(nominal, static={s: (acc[:, i], gyr[:, i]) for i, s in enumerate(segments)})
+    def calibrate(acc: np.ndarray, gyr: np.ndarray) -> Any:
+        static = {s: (acc[:, i], gyr[:, i]) for i, s in enumerate(segments)}
+        return kinematics.calibrate(nominal, static=static)
 
-    return ImuFrontend(stream_cfg, make, calibrate=still, still_s=cfg.still_s)
+    return ImuFrontend(stream_cfg, make, calibrate=calibrate, reset_gap_s=kp["reset_gap_s"], **still)
 
 
-def evaluate_bag(path: str | Path, bundle_path: str | Path, cfg: OfflineConfig | None = None,
-                 frontend_factory: Callable[..., FeatureFrontend] | None = None) -> OfflineResult:
-    """Read the bag, run the offline pipeline with the model bundle, join ground truth if present."""
+def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
+                 cfg: OfflineConfig | None = None, sensor_set_name: str | None = None) -> OfflineResult:
+    """Read the bag, run the offline pipeline (parameters: `node_parameters`), join ground truth.
+
+    bundle_path None: the torque_estimator `model` parameter, else the shipped bundle of the sensor set
+    (`sensor_set_name`, else the bag metadata's `sensor_set`)."""
     from .model.bundle import load_bundle
     from .model.engine import StreamingEngine
 
     cfg = cfg or OfflineConfig()
-    t0 = time.perf_counter()
-    bundle = load_bundle(bundle_path, expect_sensor_set=cfg.sensor_set, expect_rate_hz=cfg.rate_hz)
-    segments = sensor_set(bundle.sensor_set)
     if cfg.source not in ("imu", "kinematics"):
         raise ValueError(f"source must be 'imu' or 'kinematics', got {cfg.source!r}")
-    bag = read_bag(path, ns=cfg.ns, segments=segments if cfg.source == "imu" else None,
-                   require_imu=cfg.source == "imu")
+    t0 = time.perf_counter()
+    bag = read_bag(path, ns=cfg.ns, require_imu=cfg.source == "imu")
     t_read = time.perf_counter() - t0
-    mass = float(_meta(bag, "body_mass_kg", cfg.body_mass_kg))
+    set_name = sensor_set_name or (load_bundle(bundle_path).sensor_set if bundle_path else None) \
+        or bag.metadata.get("sensor_set")
+    if set_name is None:
+        raise BagError(f"{bag.path}: no sensor_set in the bag metadata; give a model or the sensor set")
+    segments = sensor_set(str(set_name))
+    missing = [s for s in segments if s not in (bag.imu if cfg.source == "imu" else bag.kinematics)]
+    if missing:
+        raise BagError(f"{bag.path}: missing {cfg.source} topics for {missing} of sensor set {set_name}")
+    params = node_parameters(str(set_name), cfg, bag)
+    kp, ep = params["segment_kinematics"], params["torque_estimator"]
+    from .kinematics import FEATURE_SPEC_IDS
+
+    model = bundle_path or ep.get("model") or _share_dir() / "models" / str(set_name)
+    bundle = load_bundle(model, expect_sensor_set=str(set_name),
+                         expect_feature_spec=FEATURE_SPEC_IDS[kp["feature_frame"]])
     rate = float(bundle.rate_hz)
-    core = build_core(StreamingEngine(bundle), segments, rate, mass, cfg.estimator)
-    frontend = None
-    if cfg.source == "imu":
-        frontend = (frontend_factory or default_frontend)(bag, segments, rate, cfg, mass)
+    mass = ep.get("body_mass_kg")
+    if mass is None:
+        raise BagError(f"{bag.path}: no body_mass_kg in the bag metadata; give it explicitly")
+    core = build_core(StreamingEngine(bundle), segments, rate, float(mass),
+                      {"max_gap_s": ep["max_gap_s"], "warmup_s": ep["warmup_s"],
+                       "output_limit_nm_per_kg": ep["output_limit_nm_per_kg"]})
+    frontend = default_frontend(str(set_name), rate, kp) if cfg.source == "imu" else None
     result = run_pipeline(bag, segments, frontend, core, tuple(bundle.output_joints))
     attach_truth(result, bag)
     result.report.update({"bag": str(bag.path), "ns": bag.ns or "/", "model_id": bundle.model_id,
-                          "sensor_set": bundle.sensor_set, "rate_hz": rate, "body_mass_kg": mass,
-                          "source": cfg.source, "bag_duration_s": bag.duration_s, "read_s": t_read})
+                          "model": str(bundle.path), "sensor_set": bundle.sensor_set, "rate_hz": rate,
+                          "body_mass_kg": float(mass), "source": cfg.source,
+                          "bag_duration_s": bag.duration_s,
+                          "read_s": t_read, "parameters": params})
     return result

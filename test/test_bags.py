@@ -321,7 +321,8 @@ def test_kinematics_source_equals_the_engine_batch_path(tmp_path):
         for s in segs:
             q = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
             w.write_kinematics(s, stamps, q, sig[s][1], sig[s][0])
-    res = evaluate_bag(path, model, OfflineConfig(source="kinematics", estimator={"warmup_s": 0.25}))
+    cfg = OfflineConfig(source="kinematics", overrides={"torque_estimator": {"warmup_s": 0.25}})
+    res = evaluate_bag(path, model, cfg)
     feats = np.hstack([np.hstack([sig[s][0], sig[s][1]]) for s in segs])
     ref = run_sequence(load_bundle(model), feats)
     np.testing.assert_array_equal(res.stamp_ns, stamps[50:])
@@ -356,3 +357,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     write_test_bag(tmp_path / "nometa", n=10)
     assert main(["bag", "evaluate", str(tmp_path / "nometa")]) == 2
     assert "no sensor_set in the bag metadata" in capsys.readouterr().err
+    assert main(["bag", "evaluate", str(tmp_path / "nometa"), "--sensor-set", "7imu"]) == 2
+    assert "missing imu topics for ['thigh_l', 'thigh_r', 'foot_l', 'foot_r']" in capsys.readouterr().err

@@ -20,7 +20,6 @@ from ..data import bags
 
 NAME = "bag"
 HELP = "record, simulate, evaluate, inspect and export rosbag2 files (MCAP default) of the pipeline"
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("evaluate", help="run the kinematics + torque pipeline offline over a bag")
     p.add_argument("bag", type=Path)
     p.add_argument("--model", type=Path, default=None,
-                   help="model bundle directory (default: models/<sensor set of the bag>)")
+                   help="model bundle directory (default: the shipped bundle of the sensor set)")
+    p.add_argument("--sensor-set", choices=sorted(SENSOR_SETS), default=None,
+                   help="sensor set to run (default: the model's, else the bag metadata's)")
+    p.add_argument("--params-file", type=Path, default=None,
+                   help="node parameter YAML (as for the launch files) over config/<set>.yaml")
     p.add_argument("--out", type=Path, default=None, help="results directory (default: <bag>_eval)")
     p.add_argument("--source", choices=("imu", "kinematics"), default="imu",
                    help="start from the IMU topics (full pipeline) or recorded kinematics topics")
     p.add_argument("--ns", default=None, help="namespace of the topics (default: the bag's only one)")
     p.add_argument("--mass-kg", type=float, default=None, help="body mass (default: bag metadata)")
-    p.add_argument("--height-m", type=float, default=None, help="for nominal sensor placements")
+    p.add_argument("--height-m", type=float, default=None,
+                   help="subject height for the nominal sensor placements (default: bag metadata, else YAML)")
+    p.add_argument("--sex", choices=("male", "female"), default=None)
     p.add_argument("--calibration", type=Path, default=None,
                    help="calibration JSON instead of still standing")
     p.add_argument("--write-bag", type=Path, default=None,
@@ -155,16 +160,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..offline import OfflineConfig, evaluate_bag
 
-    model = args.model
-    if model is None:
-        meta = bags.bag_info(args.bag)["metadata"]
-        set_name = meta.get("sensor_set")
-        if set_name is None:
-            raise ValueError(f"{args.bag}: no sensor_set in the bag metadata; give --model")
-        model = REPO_MODELS / str(set_name)
-    cfg = OfflineConfig(body_mass_kg=args.mass_kg, height_m=args.height_m,
-                        calibration_file=args.calibration, ns=args.ns, source=args.source)
-    res = evaluate_bag(args.bag, model, cfg)
+    cfg = OfflineConfig(params_file=args.params_file, body_mass_kg=args.mass_kg, height_m=args.height_m,
+                        sex=args.sex, calibration_file=args.calibration, ns=args.ns, source=args.source)
+    res = evaluate_bag(args.bag, args.model, cfg, sensor_set_name=args.sensor_set)
     out = args.out or args.bag.with_name(args.bag.name.rstrip("/") + "_eval")
     out.mkdir(parents=True, exist_ok=True)
     write_result_csv(out / "torques.csv", res)
