@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import body
-from .network import NetworkConfig
+from .config import NetworkConfig
 
 FORMAT = "imu_torque_estimator.bundle/1"
 CONFIG_FILE = "config.json"
