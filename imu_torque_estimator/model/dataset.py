@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -149,3 +150,156 @@ def linear_system_sequences(n_seq: int, n_samples: int, n_in: int = 6, n_out: in
         seqs.append(Sequence(u, y, {"trial_id": f"lin{i:03d}", "subject_id": f"s{subj:03d}",
                                     "mode": "walk" if i % 2 == 0 else "run"}))
     return seqs
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real training data: synthesised trials (sim/dataset.py) -> features with the node's own library code.
+
+CALIBRATION_MODES = ("static", "true", "nominal")
+
+
+def trial_calibration(trial, mode: str = "static") -> dict:
+    """Sensor-to-segment calibration for a synthesised trial, for all seven segments.
+
+    - "static" (default, what the segment_kinematics node does): nominal mountings of the subject's
+      body model (sim.imu.default_placements) corrected by a still-standing calibration
+      (kinematics.calibrate with static=...); the standing window is the specific force the
+      trial's TRUE mounting reads in neutral standing (segment frames = ground, so +g along segment z),
+      noise- and bias-free. Residual errors: heading about the vertical and lever-arm offsets, as live.
+    - "true": the trial's true mounting (perfect calibration; an upper bound).
+    - "nominal": nominal mountings only (no calibration at all).
+    """
+    from .. import kinematics as kin
+    from ..body import GRAVITY_M_S2, SEGMENTS, lower_body_model
+    from ..sim.imu import default_placements
+
+    if mode not in CALIBRATION_MODES:
+        raise ValueError(f"unknown calibration mode {mode!r}; choose one of {list(CALIBRATION_MODES)}")
+    if mode == "true":
+        return {s: kin.Calibration(s, trial.sensor_to_segment[i], trial.sensor_position_m[i], method="true")
+                for i, s in enumerate(SEGMENTS)}
+    m = trial.meta
+    nominal = default_placements(lower_body_model(float(m["mass_kg"]), float(m["height_m"]), m["sex"]))
+    if mode == "nominal":
+        return kin.calibrate(nominal)
+    up = np.array([0.0, 0.0, GRAVITY_M_S2])
+    static = {s: (np.tile(trial.sensor_to_segment[i].T @ up, (20, 1)), np.zeros((20, 3)))
+              for i, s in enumerate(SEGMENTS)}
+    return kin.calibrate(nominal, static=static)
+
+
+def trial_features(trial, calibration: str = "static") -> tuple[np.ndarray, list[str]]:
+    """7-IMU feature matrix (N, 42) of a trial and its names, from `kinematics.estimate_features`
+    (the batch twin of the node's streaming estimator). Other sensor sets are column subsets."""
+    from .. import kinematics as kin
+
+    rate = float(trial.meta["rate_hz"])
+    cal = trial_calibration(trial, calibration)
+    imu = (trial.imu_specific_force_m_s2, trial.imu_angular_rate_rad_s)
+    f = kin.estimate_features(imu, "7imu", rate, cal)
+    return f, kin.feature_names("7imu")
+
+
+def select_features(features: np.ndarray, names: list[str], sensor_set: str) -> np.ndarray:
+    """Columns of `features` (named `names`) that make up `sensor_set`'s feature vector, in order."""
+    from .. import kinematics as kin
+
+    want = kin.feature_names(sensor_set)
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in want if n not in index]
+    if missing:
+        raise ValueError(f"features lack {missing[:3]}... needed by sensor set {sensor_set!r}")
+    return features[:, [index[n] for n in want]]
+
+
+def trial_meta(trial) -> dict:
+    """JSON-friendly subset of a trial's metadata used for grouping and data cards."""
+    keys = ("trial_id", "subject_id", "sex", "mass_kg", "height_m", "mode", "speed_m_s", "slope_pct",
+            "condition", "rate_hz", "seed")
+    return {k: trial.meta[k] for k in keys if k in trial.meta}
+
+
+def _cache_path(cache_dir: Path, shard: Path) -> Path:
+    return cache_dir / (shard.stem + ".npz")
+
+
+def _features_for_shard(args: tuple[str, str, str | None]) -> tuple[dict, np.ndarray, np.ndarray, list[str]]:
+    """Worker: load a shard (validated by sim.dataset.load_trial), features via the cache."""
+    import json
+    import os
+
+    from ..sim.dataset import load_trial
+
+    shard, calibration, cache = Path(args[0]), args[1], args[2]
+    stamp = f"{shard.stat().st_size}:{shard.stat().st_mtime_ns}:{calibration}"
+    cpath = _cache_path(Path(cache), shard) if cache else None
+    if cpath is not None and cpath.is_file():
+        try:
+            with np.load(cpath, allow_pickle=False) as z:
+                if str(z["stamp"]) == stamp:
+                    return (json.loads(str(z["meta"])), z["features"], z["targets"],
+                            [str(n) for n in z["names"]])
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache entry: recompute
+    trial = load_trial(shard)
+    feats, names = trial_features(trial, calibration)
+    meta = trial_meta(trial)
+    targets = np.asarray(trial.moments_nm_per_kg, dtype=np.float32)
+    if cpath is not None:
+        cpath.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cpath.with_name(cpath.stem + ".tmp.npz")
+        np.savez(tmp, features=feats.astype(np.float32), targets=targets, names=np.array(names),
+                 meta=json.dumps(meta), stamp=stamp)
+        os.replace(tmp, cpath)
+    return meta, feats.astype(np.float32), targets, names
+
+
+def load_sequences(data_dir: str | Path, sensor_sets: tuple[str, ...] = ("3imu", "7imu"),
+                   calibration: str = "static", workers: int = 2, cache: bool = True,
+                   progress: bool = True) -> dict[str, list[Sequence]]:
+    """All trials of a dataset directory (sim/dataset.py layout) as Sequences per sensor set.
+
+    Features are computed once per trial for the 7 sensors and cached under
+    `data_dir/features/<feature spec>__<calibration>/` (keyed by shard size/mtime); sensor sets
+    are column subsets. Parallel over `workers` processes.
+    """
+    from .. import kinematics as kin
+    from ..sim.dataset import list_trials
+
+    if calibration not in CALIBRATION_MODES:
+        raise ValueError(f"unknown calibration mode {calibration!r}; choose one of {list(CALIBRATION_MODES)}")
+    shards = [Path(p) for p in list_trials(data_dir)]
+    if not shards:
+        raise ValueError(f"no trials found in dataset directory {data_dir}")
+    spec = kin.FEATURE_SPEC_ID.replace("/", "_").replace("+", "_")
+    cache_dir = str(Path(data_dir) / "features" / f"{spec}__{calibration}") if cache else None
+    jobs = [(str(p), calibration, cache_dir) for p in shards]
+    results = []
+    bar = None
+    if progress:
+        from rich.progress import Progress
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(f"features ({len(jobs)} trials)", total=len(jobs))
+    try:
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for r in pool.imap(_features_for_shard, jobs, chunksize=4):
+                    results.append(r)
+                    if bar:
+                        bar.advance(task)
+        else:
+            for j in jobs:
+                results.append(_features_for_shard(j))
+                if bar:
+                    bar.advance(task)
+    finally:
+        if bar:
+            bar.stop()
+    out: dict[str, list[Sequence]] = {s: [] for s in sensor_sets}
+    for meta, feats, targets, names in results:
+        for s in sensor_sets:
+            out[s].append(Sequence(select_features(feats, names, s), targets[:, :6], meta))
+    return out
