@@ -8,9 +8,10 @@ Three sources, combined per segment by `calibrate`:
    the mean angular rate during stillness is the gyroscope bias;
 3. functional calibration from walking: the principal axis of the angular rate (largest-variance
    direction) of thigh, shank and foot is their flexion axis, i.e. the segment y axis (sign taken
-   towards the nominal y axis). It fixes the heading of the mounting about the vertical. The pelvis'
-   walking rotation has no dominant axis (tilt, obliquity and rotation are of similar size), so its
-   heading stays at the nominal mounting unless the eigenvalue ratio says otherwise.
+   towards the nominal y axis), computed on the rate with its component along the (static) segment z
+   axis removed, so turning and axial rotation do not bias it. It fixes the heading of the mounting
+   about the vertical. The pelvis' walking rotation has no dominant axis (tilt, obliquity and
+   rotation are of similar size), so its heading stays at the nominal mounting.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def calibrate(
     static: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     walking_rate_rad_s: dict[str, np.ndarray] | None = None,
     functional_segments: tuple[str, ...] = ("thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r"),
+    sign_from_gait: bool = False,
 ) -> dict[str, Calibration]:
     """Calibrate each segment of `nominal` (placements or Calibrations giving the config mounting).
 
@@ -182,9 +184,19 @@ def calibrate(
     sets the y axis (flexion) for `functional_segments` when the eigenvalue ratio is >=
     MIN_FUNCTIONAL_EIG_RATIO. The remaining axis follows by orthogonalisation (x = y cross z).
     The lever arm always comes from `nominal` (placement offsets are not observable here).
+
+    `sign_from_gait=True` (recordings whose mounting is unknown, e.g. the OpenSense Xsens trial): the
+    flexion axis sign comes from gait physics instead of the nominal y axis. Thigh and shank: the swing
+    phase's fast forward rotation is about -y, so the flexion rate is negatively skewed (checked on the
+    simulator at 0.6-1.8 m/s walking and 3 m/s running). Foot: its flexion rate correlates positively
+    with the ipsilateral shank's (r > 0.8 in the simulator), falling back to the skew rule.
     """
     out: dict[str, Calibration] = {}
-    for seg, nom in nominal.items():
+    flex_rate: dict[str, np.ndarray] = {}
+    # segment order (shank before foot) so the foot's gait sign can use the shank's flexion rate
+    order = sorted(nominal, key=lambda s: SEGMENTS.index(s) if s in SEGMENTS else -1)
+    for seg in order:
+        nom = nominal[seg]
         base = nom if isinstance(nom, Calibration) else Calibration.from_placement(nom)
         if base.segment != seg:
             raise ValueError(f"nominal[{seg!r}] is for segment {base.segment!r}")
@@ -205,11 +217,26 @@ def calibrate(
             methods.append("static")
         y = c0[1]
         if walking_rate_rad_s is not None and seg in walking_rate_rad_s and seg in functional_segments:
-            axis, ratio = flexion_axis(np.asarray(walking_rate_rad_s[seg], float) - bias, seg)
+            rate = np.asarray(walking_rate_rad_s[seg], float) - bias
+            # rotation about the segment's long (vertical) axis -- turning, pelvis and hip rotation --
+            # carries no flexion information: remove it so PCA works in the plane the y axis lives in
+            rate = rate - np.outer(rate @ z, z)
+            axis, ratio = flexion_axis(rate, seg)
             quality["functional_eig_ratio"] = ratio
             if ratio >= MIN_FUNCTIONAL_EIG_RATIO:
-                y = axis if axis @ c0[1] >= 0 else -axis
-                methods.append("functional")
+                if sign_from_gait:
+                    proj = rate @ axis
+                    shank = seg.replace("foot", "shank")
+                    if seg.startswith("foot") and shank in flex_rate and len(flex_rate[shank]) == len(proj):
+                        positive = float(proj @ flex_rate[shank]) > 0
+                    else:
+                        positive = float((proj**3).mean()) < 0
+                    y = axis if positive else -axis
+                    flex_rate[seg] = rate @ y
+                    methods.append("functional(gait sign)")
+                else:
+                    y = axis if axis @ c0[1] >= 0 else -axis
+                    methods.append("functional")
         y = y - (y @ z) * z
         if np.linalg.norm(y) < 1e-3:
             raise CalibrationError(f"{seg}: flexion axis is parallel to the vertical; cannot calibrate")

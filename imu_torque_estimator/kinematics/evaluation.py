@@ -27,15 +27,22 @@ def _rmse3(err: np.ndarray) -> float:
 
 def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, errors, rate_hz: float,
                            rng: np.random.Generator, functional_s: float = 5.0, skip_s: float = 1.0,
-                           calibration: str = "static+functional") -> dict:
+                           calibration: str = "static+functional", alpha_filter: dict | None = None,
+                           functional_kin: SegmentKinematics | None = None) -> dict:
     """Per-segment accuracy of the pipeline on one motion. `calibration`: 'config' (nominal mounting
     only), 'static' (+ standing pose), 'static+functional' (+ flexion axis from `functional_s` of
-    walking), or 'true' (the actual perturbed mounting: isolates sensor errors from calibration)."""
-    from ..sim.imu import synthesize_imu, with_standing_prefix
+    walking), or 'true' (the actual perturbed mounting: isolates sensor errors from calibration).
+    `functional_kin`: a separate walking motion of the same subject, recorded with the same mounting,
+    for the functional step (the product calibrates on a few walking strides, also before running);
+    default: the first `functional_s` of `kin` itself."""
+    from ..sim.imu import perturb_placement, synthesize_imu, with_standing_prefix
 
     segs = tuple(s for s in SEGMENTS if s in nominal_placements)
+    # one mounting for every recording of this evaluation
+    actual = {s: perturb_placement(nominal_placements[s], errors, rng) for s in segs}
+    fixed = errors.replace(mounting_rotation_max_rad=0.0, placement_offset_max_m=0.0)
     full, first = with_standing_prefix(kin, 2.0, 1.0)
-    syn = synthesize_imu(full, {s: nominal_placements[s] for s in segs}, errors, rate_hz, rng)
+    syn = synthesize_imu(full, actual, fixed, rate_hz, rng)
     k = int(round(1.0 / rate_hz / np.median(np.diff(full.time_s))))  # decimation used by synthesis
     truth_t = full.time_s[::k]
     first_s = int(np.ceil(first / k))
@@ -44,7 +51,7 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
     if calibration == "true":
         from .calibration import Calibration
 
-        cal = {s: Calibration.from_placement(syn.placements[s]) for s in segs}
+        cal = {s: Calibration.from_placement(actual[s]) for s in segs}
     else:
         static = walking = None
         if calibration in ("static", "static+functional"):
@@ -53,12 +60,18 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
                 raise ValueError("no still standing window found in the synthesised prefix")
             static = {s: (f[i, win], w[i, win]) for i, s in enumerate(segs)}
         if calibration == "static+functional":
-            stop = first_s + int(functional_s * rate_hz)
-            walking = {s: w[i, first_s:stop] for i, s in enumerate(segs)}
+            if functional_kin is None:
+                stop = first_s + int(functional_s * rate_hz)
+                walking = {s: w[i, first_s:stop] for i, s in enumerate(segs)}
+            else:
+                fk, f_first = with_standing_prefix(functional_kin, 2.0, 1.0)
+                fsyn = synthesize_imu(fk, actual, fixed, rate_hz, rng).signals
+                a = int(np.ceil(f_first / k))
+                walking = {s: fsyn[s].angular_rate_rad_s[a:a + int(functional_s * rate_hz)] for s in segs}
         elif calibration not in ("config", "static"):
             raise ValueError(f"unknown calibration mode {calibration!r}")
         cal = calibrate({s: nominal_placements[s] for s in segs}, static, walking)
-    est = estimate_kinematics((f, w), segs, rate_hz, cal)
+    est = estimate_kinematics((f, w), segs, rate_hz, cal, alpha_filter=alpha_filter)
     sub = SegmentKinematics(truth_t, {s: full.rotation[s][::k] for s in segs},
                             {s: full.com_position_m[s][::k] for s in segs},
                             {s: full.com_acceleration_m_s2[s][::k] for s in segs},
@@ -72,7 +85,7 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
         tr_om = np.einsum("nji,nj->ni", r, sub.angular_velocity_rad_s[s][sel])
         up_est = est.rotation[s][sel][:, 2, :]
         incl = np.degrees(np.arccos(np.clip((up_est * r[:, 2, :]).sum(1), -1.0, 1.0)))
-        true_mount = syn.placements[s].sensor_to_segment
+        true_mount = actual[s].sensor_to_segment
         out[s] = {
             "com_acc_rmse_m_s2": _rmse3(est.com_specific_force_m_s2[s][sel] - tr_acc),
             "omega_rmse_rad_s": _rmse3(est.angular_velocity_rad_s[s][sel] - tr_om),

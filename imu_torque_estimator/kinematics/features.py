@@ -131,12 +131,14 @@ class EstimatedKinematics:
 
 def estimate_kinematics(imu: dict[str, ImuSignals] | tuple[np.ndarray, np.ndarray], segments: tuple[str, ...],
                         rate_hz: float, calibration: dict[str, Calibration],
-                        orientation: bool = True) -> EstimatedKinematics:
-    """Batch CoM kinematics of `segments` (orientation with causal VQF unless `orientation=False`)."""
+                        orientation: bool = True, alpha_filter: dict | None = None) -> EstimatedKinematics:
+    """Batch CoM kinematics of `segments` (orientation with causal VQF unless `orientation=False`).
+    `alpha_filter` overrides ALPHA_FILTER (for benchmarks comparing derivative estimators only: the
+    streaming estimator always uses ALPHA_FILTER)."""
     rate = _rate(rate_hz)
     _check_calibration(segments, calibration)
     f, w = _stack_imu(imu, segments)
-    b, a = alpha_filter_coefficients(rate, **ALPHA_FILTER)
+    b, a = alpha_filter_coefficients(rate, **(ALPHA_FILTER if alpha_filter is None else alpha_filter))
     out = EstimatedKinematics({}, {}, {}, {}, {})
     for i, s in enumerate(segments):
         cal = calibration[s]
@@ -216,9 +218,9 @@ class KinematicsEstimator:
 
     `step(specific_force (S,3), angular_rate (S,3))` -> features (6 S,) in `feature_names` order. The
     returned array is an internal buffer overwritten by the next call (copy it to keep it). After each
-    step, `orientation_wxyz` (S,4) holds segment -> ground quaternions when `orientation=True` (VQF per
-    sensor; needed by the "heading" frame and for the kinematics topic). The hot path allocates no
-    arrays except inside VQF's Python wrapper (getQuat6D returns a new 4-vector).
+    step, `orientation_wxyz` (S,4) gives segment -> ground quaternions when `orientation=True` (VQF per
+    sensor, updated every step, read lazily; needed by the "heading" frame and the kinematics topic).
+    The hot path allocates no arrays (VQF's getQuat6D does, only when the orientation is read).
     """
 
     def __init__(self, sensor_set_name: str, rate_hz: float, calibration: dict[str, Calibration],
@@ -261,7 +263,8 @@ class KinematicsEstimator:
         self._qs = np.zeros((n, 4))
         self._qseg = np.zeros((n, 4, 1))
         self._qseg[:, 0] = 1.0
-        self.orientation_wxyz = self._qseg[:, :, 0]  # (S,4) view, segment -> ground, updated in place
+        self._q_fresh = True
+        self._jobs: list = []
         self._qmul = np.stack([_right_mult(_conj(matrix_to_wxyz(c))) for c in self._c])
         self._filters: list | None = None
 
@@ -270,6 +273,7 @@ class KinematicsEstimator:
         self._vz[...] = 0.0
         self._qseg[...] = 0.0
         self._qseg[:, 0] = 1.0
+        self._q_fresh = True
         self._filters = None
 
     def step(self, specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray) -> np.ndarray:
@@ -291,15 +295,26 @@ class KinematicsEstimator:
             if self._filters is None:
                 self._filters = [make_vqf(self.rate_hz, initial_sensor_rotation(self._vf[i], self._c[i]))
                                  for i in range(len(self.segments))]
-            qs = self._qs
-            for i, v in enumerate(self._filters):
-                v.update(self._w_rows[i], self._f_rows[i])
-                qs[i] = v.getQuat6D()
-            # segment -> ground: q_seg = q_sensor * conj(q_C), as a fixed 4x4 right-multiplication
-            np.matmul(self._qmul, qs[:, :, None], out=self._qseg)
+                self._jobs = list(zip(self._filters, self._w_rows, self._f_rows, strict=True))
+            for v, wr, fr in self._jobs:
+                v.update(wr, fr)
+            self._q_fresh = False
             if self.frame == "heading":
                 self._heading_features()
         return self._out
+
+    @property
+    def orientation_wxyz(self) -> np.ndarray:
+        """(S,4) segment -> ground quaternions w,x,y,z after the last step (identity before the first
+        step or with orientation off). Read lazily from the VQF filters: a buffer reused per step."""
+        if not self._q_fresh and self._filters is not None:
+            qs = self._qs
+            for i, v in enumerate(self._filters):
+                qs[i] = v.getQuat6D()
+            # segment -> ground: q_seg = q_sensor * conj(q_C), as a fixed 4x4 right-multiplication
+            np.matmul(self._qmul, qs[:, :, None], out=self._qseg)
+            self._q_fresh = True
+        return self._qseg[:, :, 0]
 
     def _heading_features(self) -> None:
         rot = wxyz_to_matrix(self.orientation_wxyz)
