@@ -15,7 +15,7 @@ def share_dir() -> Path:
 
         try:
             return Path(get_package_share_directory(PACKAGE))
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):  # not installed / AMENT_PREFIX_PATH unset
             pass
     except ImportError:
         pass
