@@ -109,3 +109,56 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
             out[s]["heading_acc_rmse_m_s2"] = _rmse3(err[:, i, 0])
             out[s]["heading_omega_rmse_rad_s"] = _rmse3(err[:, i, 1])
     return out
+
+
+# ------------------------------------------------------------------------- realism of raw IMU signals
+SPECTRUM_MAX_HZ = 20.0
+BANDS_HZ = ((0.0, 3.0), (3.0, 8.0), (8.0, 20.0))
+
+
+def detect_strides(flexion_rate_rad_s: np.ndarray, rate_hz: float, min_stride_s: float = 0.6) -> np.ndarray:
+    """Sample indices of mid-swing (the most negative shank flexion rate in each stride: the forward
+    swing is about -y, see calibration.py). Input: shank angular rate about its segment y axis."""
+    from scipy.signal import find_peaks
+
+    x = -np.asarray(flexion_rate_rad_s, float)
+    if x.size < 3 or not np.all(np.isfinite(x)):
+        raise ValueError("flexion rate must be a finite 1-D signal of at least 3 samples")
+    height = max(1.0, 0.5 * np.percentile(x, 99))
+    peaks, _ = find_peaks(x, height=height, distance=max(1, int(min_stride_s * rate_hz)))
+    return peaks
+
+
+def signal_summary(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray, rate_hz: float) -> dict:
+    """Frame-invariant statistics of one sensor's walking signals: RMS and peak (99th percentile) of
+    |f| and |w|, Welch spectra of |f| - mean and |w| up to SPECTRUM_MAX_HZ, band power fractions."""
+    from scipy.signal import welch
+
+    fn = np.linalg.norm(specific_force_m_s2, axis=1)
+    wn = np.linalg.norm(angular_rate_rad_s, axis=1)
+    out = {"sf_rms_m_s2": float(np.sqrt((fn**2).mean())), "sf_peak_m_s2": float(np.percentile(fn, 99)),
+           "rate_rms_rad_s": float(np.sqrt((wn**2).mean())), "rate_peak_rad_s": float(np.percentile(wn, 99))}
+    nper = int(min(len(fn), 4 * rate_hz))
+    for name, x in (("sf", fn - fn.mean()), ("rate", wn - wn.mean())):
+        freq, p = welch(x, fs=rate_hz, nperseg=nper)
+        keep = freq <= SPECTRUM_MAX_HZ
+        out[f"{name}_psd_freq_hz"] = freq[keep].tolist()
+        out[f"{name}_psd"] = p[keep].tolist()
+        total = float(np.trapezoid(p[keep], freq[keep])) or 1e-12
+        for lo, hi in BANDS_HZ:
+            m = (freq >= lo) & (freq < hi)
+            out[f"{name}_band_{lo:g}_{hi:g}_hz_fraction"] = float(np.trapezoid(p[m], freq[m]) / total)
+    return out
+
+
+def stride_ensemble(x: np.ndarray, starts: np.ndarray, n_points: int = 101) -> np.ndarray:
+    """(strides, n_points, ...) time-normalised cycles of `x` (N, ...) between consecutive `starts`."""
+    cycles = []
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        t = np.linspace(0.0, 1.0, b - a + 1)
+        tt = np.linspace(0.0, 1.0, n_points)
+        seg = x[a:b + 1].reshape(b - a + 1, -1)
+        cycles.append(np.stack([np.interp(tt, t, seg[:, j]) for j in range(seg.shape[1])], axis=1))
+    if not cycles:
+        raise ValueError("need at least two stride starts")
+    return np.stack(cycles).reshape(len(cycles), n_points, *x.shape[1:])
