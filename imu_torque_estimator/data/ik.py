@@ -66,12 +66,14 @@ def _quiet_cwd(path: Path):
 
 
 def strip_forces(model_path: str | Path, out_path: str | Path,
-                 unfix_markers: tuple[str, ...] = ("RMT5", "LMT5")) -> Path:
+                 unfix_markers: tuple[str, ...] = ("RMT5", "LMT5"),
+                 add_markers: dict[str, tuple[str, tuple[float, float, float]]] | None = None) -> Path:
     """Copy of an OpenSim model without its force set (muscles; kinematics and rigid-body dynamics are
     unchanged) and with `unfix_markers` made movable for the MarkerPlacer. The generic model's fifth
     metatarsal markers sit 3-6 cm from where this subject's are (CAL-MT5 distance 0.176 m on the model,
     0.231 m measured), which costs about 27 mm marker error when they stay fixed; heel and toe
-    markers stay fixed and define the foot."""
+    markers stay fixed and define the foot. `add_markers`: name -> (body, location in the body frame)
+    for trial markers the model lacks (added movable)."""
     osim = _opensim()
     model = osim.Model(str(model_path))
     model.updForceSet().clearAndDestroy()
@@ -79,6 +81,10 @@ def strip_forces(model_path: str | Path, out_path: str | Path,
     for name in unfix_markers:
         if mset.contains(name):
             mset.get(name).set_fixed(False)
+    for name, (body_name, loc) in (add_markers or {}).items():  # movable: the MarkerPlacer places them
+        marker = osim.Marker(name, model.getBodySet().get(body_name), osim.Vec3(*loc))
+        marker.set_fixed(False)
+        model.addMarker(marker)
     model.finalizeConnections()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +105,8 @@ def marker_weights(names: list[str]) -> dict[str, float]:
     out = {}
     for n in names:
         u = n.upper()
-        if u in {"RASI", "LASI", "RPSI", "LPSI"} or u[1:] in {"CAL", "TOE", "MT5", "MT1", "MT2"}:
+        if u in {"RASI", "LASI", "RPSI", "LPSI"} or u[1:] in {"CAL", "TOE", "MT5", "MT1", "MT2", "LFC", "MFC",
+                                                            "LMAL", "MMAL"}:
             out[n] = LANDMARK_WEIGHT
         elif u[1:3] in {"TH", "TB"}:
             out[n] = CLUSTER_WEIGHT
@@ -134,13 +141,22 @@ def measured_scale_factors(model_path: Path, markers: MarkerData) -> dict[str, f
                                                 "foot_r": list(_FOOT_PAIRS["r"]),
                                                 "foot_l": list(_FOOT_PAIRS["l"])}
     present = set(markers.markers)
+    for s in ("r", "l"):  # joint-centre markers (lab-computed, Stanford FULLBODY set) give leg lengths
+        S = s.upper()
+        groups[f"femur_{s}"] = [(f"{S}HJC", f"{S}KJC")]
+        groups[f"tibia_{s}"] = [(f"{S}KJC", f"{S}AJC")]
     groups = {g: [p for p in ps if p[0] in present and p[1] in present] for g, ps in groups.items()}
     model_d = _model_marker_distances(model_path, [p for ps in groups.values() for p in ps])
     out = {}
     for g, ps in groups.items():
-        if not ps:
-            raise ValueError(f"cannot scale {g}: none of its marker pairs are in the trial")
-        out[g] = float(np.mean([_data_distance(markers, a, b) / model_d[(a, b)] for a, b in ps]))
+        if ps:
+            out[g] = float(np.mean([_data_distance(markers, a, b) / model_d[(a, b)] for a, b in ps]))
+    for s in ("r", "l"):  # no foot-length markers: the foot follows the shank
+        if f"foot_{s}" not in out and f"tibia_{s}" in out:
+            out[f"foot_{s}"] = out[f"tibia_{s}"]
+    missing = [g for g in ("pelvis", "torso", "foot_r", "foot_l") if g not in out]
+    if missing:
+        raise ValueError(f"cannot scale {missing}: none of their marker pairs are in the trial")
     return out
 
 
@@ -153,8 +169,10 @@ def _scale_xml(generic: Path, trc: Path, mass_kg: float, height_m: float, factor
             f = factors["pelvis"]
         elif b == "torso" or b.startswith(_ARM_BODIES):
             f = factors["torso"]
-        elif b.startswith(("femur", "tibia", "patella")):
-            f = factors["leg"]
+        elif b.startswith(("femur", "patella")):
+            f = factors.get(f"femur_{b[-1]}", factors.get("leg", 1.0))
+        elif b.startswith("tibia"):
+            f = factors.get(f"tibia_{b[-1]}", factors.get("leg", 1.0))
         elif b.startswith(("talus", "calcn", "toes")):
             f = factors[f"foot_{b[-1]}"]
         else:
@@ -197,7 +215,7 @@ def _scale_xml(generic: Path, trc: Path, mass_kg: float, height_m: float, factor
 
 
 def scale_model(generic_model: str | Path, trc_path: str | Path, mass_kg: float, height_m: float,
-                out_model: str | Path, leg_factor: float, placer_time: float | None = None,
+                out_model: str | Path, leg_factor: float | None, placer_time: float | None = None,
                 factors: dict[str, float] | None = None) -> Path:
     """Run OpenSim's ScaleTool (manual factors, mass preserved distribution, MarkerPlacer at
     `placer_time`, default the first frame) and write the scaled, marker-placed model."""
@@ -207,7 +225,8 @@ def scale_model(generic_model: str | Path, trc_path: str | Path, mass_kg: float,
     generic_model, trc_path, out_model = Path(generic_model), Path(trc_path), Path(out_model)
     markers = read_trc(trc_path)
     factors = dict(factors or measured_scale_factors(generic_model, markers))
-    factors["leg"] = float(leg_factor)
+    if leg_factor is not None:
+        factors["leg"] = float(leg_factor)
     model = osim.Model(str(generic_model))
     bodies = [model.getBodySet().get(i).getName() for i in range(model.getBodySet().getSize())]
     model_markers = {model.getMarkerSet().get(i).getName() for i in range(model.getMarkerSet().getSize())}

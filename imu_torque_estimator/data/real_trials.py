@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, filtfilt
 
-from ..body import GRAVITY_M_S2, JOINTS, SEGMENTS
+from ..body import GRAVITY_M_S2, JOINTS, R_OSIM_TO_ROS, SEGMENTS
 from ..motion import JOINT_CENTRES, FootContact, SegmentKinematics
 
 CACHE_VERSION = 1
@@ -101,6 +101,7 @@ class TrialSpec:
     grf_mot: str | None = None
     speed_m_s: float | None = None
     subject_json: str | None = None
+    c3d: str | None = None
 
 
 _HAMNER = "hamner_run_subject04"
@@ -115,12 +116,13 @@ TRIALS: dict[str, TrialSpec] = {
         f"{_HAMNER}_run{v}", "run", _HAMNER, "unscaled_generic.osim", RUN_FILTER_HZ,
         trc=f"run{v}/markers.trc", grf_mot=f"run{v}/grf.mot", speed_m_s=v / 100.0,
         subject_json="_subject.json") for v in (200, 300, 400, 500)},
+    # Stanford FULLBODY_2009 marker set = the marker set of the Hamner generic model (same lab).
+    **{f"opensim_c3d_{w}": TrialSpec(
+        f"opensim_c3d_{w}", "walk", "opensim_c3d_walk", f"../{_HAMNER}/unscaled_generic.osim",
+        WALK_FILTER_HZ, c3d=f"{w}.c3d") for w in ("walking2", "walking5")},
 }
 # Trials considered and not built, with the reason (reported by list_real_trials / the CLI).
 NOT_BUILT: dict[str, str] = {
-    "opensim_c3d_walk/walking2, walking5": (
-        "no subject mass or height in the files (needed to scale a model and normalise moments), and "
-        "the marker set (FULLBODY_2009) lacks toe markers of the generic model (RTOE/RMT5 vs RMT1/RMT2)"),
     "ktk_walk_c3d/walk": (
         "Plug-in-Gait/CGM2 marker set: no OpenSim model with that marker set is in ../shared/data, so "
         "IK would need a hand-made marker set; its own CGM2 moments are in the file for reference"),
@@ -313,6 +315,172 @@ def _angles(tk, coords, time_s: np.ndarray, cutoff_hz: float) -> np.ndarray:
     return out
 
 
+# Markers of the FULLBODY_2009 set that the generic model lacks, added (movable) to the calcaneus at
+# nominal first/second metatarsal-head positions (OpenSim calcn frame: x forward, y up, z right);
+# the MarkerPlacer then moves them to where the subject's are.
+_C3D_EXTRA_MARKERS = {
+    "RMT1": ("calcn_r", (0.17, 0.01, -0.03)), "RMT2": ("calcn_r", (0.18, 0.015, 0.0)),
+    "LMT1": ("calcn_l", (0.17, 0.01, 0.03)), "LMT2": ("calcn_l", (0.18, 0.015, 0.0)),
+}
+_C3D_LEG_MARKERS = ("ASI", "PSI", "TH1", "TH2", "TH3", "TB1", "TB2", "TB3", "CAL", "MT1", "MT2")
+
+
+def _foot_centre(markers: dict[str, np.ndarray], side: str, k: int) -> np.ndarray:
+    """Mean of a foot's heel and forefoot markers at frame k (NaN if none)."""
+    names = [f"{side.upper()}{m}" for m in ("CAL", "MT1", "MT2", "MT5", "TOE")]
+    pts = [markers[n][k] for n in names if n in markers and np.all(np.isfinite(markers[n][k]))]
+    return np.mean(pts, axis=0) if pts else np.full(3, np.nan)
+
+
+def _stances(loaded: np.ndarray) -> list[tuple[int, int]]:
+    """Complete loaded intervals [start, end) that begin and end inside the record."""
+    edges = np.diff(loaded.astype(int))
+    starts, ends = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
+    return [(a, b) for a in starts for b in ends[ends > a][:1]]
+
+
+def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
+                progress: Progress | None) -> dict:
+    """Markers (TRC in the OpenSim frame), per-foot GRF, body mass, analysis window and scaled model
+    of an overground C3D walk with two force plates.
+
+    - Frames: the lab is z up; the ground frame is the lab rotated about z so that +x is the mean
+      walking direction (pelvis markers). The TRC keeps the longest run of frames where every leg
+      marker is present.
+    - GRF: plate channel offsets removed (median of the unloaded samples), each plate's stance assigned
+      to the foot whose centre (mean of heel and forefoot markers, 3-D, so a lifted foot is far) is
+      nearest the mean CoP at mid-stance (the heel alone picked the wrong foot on walking2).
+    - Mass: vertical impulse of two consecutive stances (one per foot) over one stride, the stride
+      being twice the time between their onsets (steady walking): m = (J1 + J2) / (g 2 dt).
+    - Window: only while every foot on the ground is on a plate: from the first onset plus the double
+      support time (end of stance 1 - onset of stance 2) to the last stance end minus it.
+    - Scaling: pelvis, torso from marker distances, femur HJC-KJC and tibia KJC-AJC per side from the
+      lab's joint-centre markers, feet follow the tibia; MarkerPlacer at mid-stance of the first plate.
+    """
+    from . import ik
+    from .c3d import read_c3d
+    from .opensim_io import ExternalLoads
+    from .trc import MarkerData, read_trc, write_trc
+
+    d = read_c3d(data_dir / spec.folder / spec.c3d)
+    steps = [f"C3D {spec.folder}/{spec.c3d}: markers {d.point_rate_hz:g} Hz, {len(d.force_plates)} plates "
+             f"{d.analog_rate_hz:g} Hz (ezc3d)"]
+    v = np.nanmedian(np.concatenate([np.gradient(d.markers[m][:, :2], d.time_s, axis=0)
+                                     for m in ("RASI", "LASI", "RPSI", "LPSI")]), axis=0)
+    heading = float(np.arctan2(v[1], v[0]))
+    c, s_ = np.cos(-heading), np.sin(-heading)
+    r_lab_to_ros = np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
+    steps.append(f"ground frame: lab rotated {np.degrees(-heading):.0f} deg about z (walking along +x)")
+    markers = {m: p @ r_lab_to_ros.T for m, p in d.markers.items()}
+    legs = [m for m in markers if m[:1] in "RL" and m[1:] in _C3D_LEG_MARKERS]
+    ok = np.all([np.isfinite(markers[m]).all(axis=1) for m in legs], axis=0)
+    runs = _stances(np.r_[False, ok, False])
+    a, b = max(runs, key=lambda r: r[1] - r[0])
+    a, b = a - 1, b - 1  # undo the padding
+    osim_markers = {m: p[a:b] @ R_OSIM_TO_ROS for m, p in markers.items()}  # ROS -> OpenSim: R^T v
+    trc = write_trc(cache_dir / f"{spec.name}.trc", MarkerData(d.time_s[a:b], osim_markers, d.point_rate_hz))
+    steps.append(f"markers frames {d.time_s[a]:.3f}-{d.time_s[b - 1]:.3f} s (all leg markers present)")
+
+    fs = d.analog_rate_hz
+    t_an = d.analog_time_s
+    per_side: dict[str, list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]] = {"l": [], "r": []}
+    stances = []
+    for plate in d.force_plates:
+        loaded0 = plate.loaded()
+        if not loaded0.any():
+            continue
+        force = (plate.force_n - np.median(plate.force_n[~loaded0], axis=0)) @ r_lab_to_ros.T
+        cop = plate.cop_m @ r_lab_to_ros.T
+        free = plate.free_moment_nm @ r_lab_to_ros.T
+        loaded = loaded0 & (force[:, 2] > GRF_THRESHOLD_N)
+        for i0, i1 in _stances(loaded):
+            if i1 - i0 < 0.1 * fs:  # blips at the load threshold are not stances
+                continue
+            mid_cop = np.nanmean(cop[i0:i1], axis=0)
+            k = np.clip(np.searchsorted(d.time_s, t_an[(i0 + i1) // 2]), 0, len(d.time_s) - 1)
+            dist = {s: np.linalg.norm(_foot_centre(markers, s, k) - mid_cop) for s in ("l", "r")}
+            side = min(dist, key=lambda s: dist[s] if np.isfinite(dist[s]) else np.inf)
+            per_side[side].append((i0, i1, force, cop, free))
+            stances.append((i0, i1, side, float(np.sum(force[i0:i1, 2]) / fs)))
+    stances.sort()
+    pairs = [(x, y) for x, y in zip(stances, stances[1:], strict=False) if x[2] != y[2]]
+    if not pairs:
+        raise ValueError(f"{spec.name}: needs two consecutive plate stances of opposite feet")
+    s1, s2 = pairs[0]
+    step_s = (s2[0] - s1[0]) / fs
+    mass_kg = (s1[3] + s2[3]) / (GRAVITY_M_S2 * 2.0 * step_s)
+    ds = max(0.0, (s1[1] - s2[0]) / fs)
+    window = (t_an[s1[0]] + ds, t_an[s2[1] - 1] - ds)
+    steps.append(f"body mass {mass_kg:.1f} kg from the vertical impulse of the {s1[2]} and {s2[2]} stances "
+                 f"over a {2 * step_s:.3f} s stride; analysis window {window[0]:.3f}-{window[1]:.3f} s "
+                 "(every foot on the ground is on a plate)")
+    n = len(t_an)
+    contacts = {}
+    for side in ("l", "r"):
+        f_tot, m_tot = np.zeros((n, 3)), np.zeros((n, 3))
+        for i0, i1, force, cop, free in per_side[side]:
+            sl = slice(i0, i1)
+            f_tot[sl] += force[sl]
+            m_tot[sl] += np.cross(np.nan_to_num(cop[sl]), force[sl]) + free[sl]
+        on = f_tot[:, 2] > GRF_THRESHOLD_N
+        fz = np.where(on, f_tot[:, 2], 1.0)
+        cop_side = np.zeros((n, 3))
+        cop_side[:, 0] = np.where(on, -m_tot[:, 1] / fz, 0.0)  # plate surface at z = 0
+        cop_side[:, 1] = np.where(on, m_tot[:, 0] / fz, 0.0)
+        free_side = np.zeros((n, 3))
+        tz = m_tot[:, 2] - cop_side[:, 0] * f_tot[:, 1] + cop_side[:, 1] * f_tot[:, 0]
+        free_side[:, 2] = np.where(on, tz, 0.0)
+        contacts[side] = FootContact(np.where(on[:, None], f_tot, 0.0), cop_side, free_side)
+    loads = ExternalLoads(t_an, contacts, {"l": "calcn_l", "r": "calcn_r"}, "ros")
+
+    out_dir = cache_dir / f"{spec.name}_model"
+    model = out_dir / "scaled.osim"
+    info_path = out_dir / "scale_info.json"
+    if model.exists() and info_path.exists() and not rebuild:
+        info = json.loads(info_path.read_text())
+    else:
+        _say(progress, f"{spec.name}: scaling the generic model to {mass_kg:.1f} kg")
+        generic = ik.strip_forces(data_dir / spec.folder / spec.model, out_dir / "generic_no_muscles.osim",
+                                  add_markers=_C3D_EXTRA_MARKERS)
+        factors = ik.measured_scale_factors(generic, read_trc(trc))
+        placer_t = float(t_an[(s1[0] + s1[1]) // 2])
+        # Height unknown: -1 mm is ScaleTool's "not given" (it is informational only).
+        ik.scale_model(generic, trc, mass_kg, -0.001, model, None, placer_time=placer_t, factors=factors)
+        info = {"factors": factors, "placer_time_s": placer_t}
+        info_path.write_text(json.dumps(info, indent=1))
+    steps.append("OpenSim ScaleTool on the generic FULLBODY model: factors "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in info["factors"].items())
+                 + f"; markers placed at {info['placer_time_s']:.3f} s (mid-stance)")
+    return {"model": model, "loads": loads, "mass_kg": float(mass_kg), "window_s": window, "trc": trc,
+            "steps": steps}
+
+
+def _ik_with_quality(name: str, model: Path, trc: Path, cache_dir: Path, rebuild: bool,
+                     progress: Progress | None) -> tuple[Path, dict]:
+    """OpenSim IK of one trial (cached) plus its marker-error record."""
+    from . import ik
+
+    coords_path = cache_dir / f"{name}_ik.mot"
+    ik_info = cache_dir / f"{name}_ik.json"
+    if coords_path.exists() and ik_info.exists() and not rebuild:
+        ik_q = json.loads(ik_info.read_text())
+    else:
+        _say(progress, f"{name}: OpenSim inverse kinematics")
+        res = ik.run_ik(model, trc, coords_path)
+        ik_q = {"ik_marker_rms_m": round(res.rms_m, 5),
+                "ik_marker_max_m": round(float(res.marker_max_m.max()), 5),
+                "ik_seconds": round(res.seconds, 1), "ik_frames": len(res.time_s)}
+    if "ik_lower_body_rms_m" not in ik_q:
+        per = ik.marker_errors(model, coords_path, trc)
+        low = [v for m, v in per.items() if ik.is_lower_body_marker(m)]
+        worst = max(per, key=per.get)
+        ik_q.update(ik_lower_body_rms_m=round(float(np.sqrt(np.mean(np.square(low)))), 5),
+                    ik_worst_marker=f"{worst} {1000 * per[worst]:.1f} mm",
+                    ik_per_marker_rms_mm={m: round(1000 * v, 1) for m, v in per.items()})
+        ik_info.write_text(json.dumps(ik_q))
+    return coords_path, ik_q
+
+
 def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                 rebuild: bool = False, progress: Progress | None = None) -> EvalTrial:
     """Build (or load from cache) one evaluation trial by name (see `list_real_trials`)."""
@@ -328,6 +496,7 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
     folder = data_dir / spec.folder
     if not folder.is_dir():
         raise FileNotFoundError(f"{name}: data folder {folder} not found")
+    cache_dir.mkdir(parents=True, exist_ok=True)
     from ..dynamics import inverse_dynamics, sagittal_moments
     from .opensim_io import external_loads_from_storage, read_external_loads, read_storage
     from .opensim_model import trial_kinematics
@@ -335,52 +504,45 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
     t_all = time.perf_counter()
     steps: list[str] = []
     quality: dict[str, object] = {}
-    if spec.trc:
-        from . import ik
-
+    window: tuple[float, float] | None = None
+    grf_cutoff: float | None = spec.filter_hz
+    height_m = float("nan")
+    if spec.c3d:
+        prep = _c3d_inputs(spec, data_dir, cache_dir, rebuild, progress)
+        model, loads, mass_kg, window = prep["model"], prep["loads"], prep["mass_kg"], prep["window_s"]
+        steps.extend(prep["steps"])
+        coords_path, ik_q = _ik_with_quality(name, model, prep["trc"], cache_dir, rebuild, progress)
+        quality.update(ik_q)
+        steps.append(f"OpenSim InverseKinematicsTool ({quality['ik_frames']} frames)")
+        mass_source = "GRF impulse over one stride"
+    elif spec.trc:
         model, info = _hamner_subject(data_dir, cache_dir, progress)
         steps.append(f"OpenSim ScaleTool on {spec.model}: mass {info['mass_kg']} kg, factors "
                      + ", ".join(f"{k} {v:.3f}" for k, v in info["factors"].items())
                      + " (pelvis/torso/feet from marker distances, legs by IK-RMS search)")
-        coords_path = cache_dir / f"{name}_ik.mot"
-        ik_info = cache_dir / f"{name}_ik.json"
-        if coords_path.exists() and ik_info.exists() and not rebuild:
-            ik_q = json.loads(ik_info.read_text())
-        else:
-            _say(progress, f"{name}: OpenSim inverse kinematics")
-            res = ik.run_ik(model, folder / spec.trc, coords_path)
-            ik_q = {"ik_marker_rms_m": round(res.rms_m, 5),
-                    "ik_marker_max_m": round(float(res.marker_max_m.max()), 5),
-                    "ik_seconds": round(res.seconds, 1), "ik_frames": len(res.time_s)}
-        if "ik_lower_body_rms_m" not in ik_q:
-            per = ik.marker_errors(model, coords_path, folder / spec.trc)
-            low = [v for m, v in per.items() if ik.is_lower_body_marker(m)]
-            worst = max(per, key=per.get)
-            ik_q.update(ik_lower_body_rms_m=round(float(np.sqrt(np.mean(np.square(low)))), 5),
-                        ik_worst_marker=f"{worst} {1000 * per[worst]:.1f} mm",
-                        ik_per_marker_rms_mm={m: round(1000 * v, 1) for m, v in per.items()})
-            ik_info.write_text(json.dumps(ik_q))
+        coords_path, ik_q = _ik_with_quality(name, model, folder / spec.trc, cache_dir, rebuild, progress)
         quality.update(ik_q)
         steps.append(f"OpenSim InverseKinematicsTool on {spec.trc} ({quality['ik_frames']} frames)")
-        coords = read_storage(coords_path)
         subj = json.loads((folder / spec.subject_json).read_text())
         mass_kg, height_m = float(subj["massKg"]), float(subj["heightM"])
+        loads = external_loads_from_storage(read_storage(folder / spec.grf_mot), _GRF_IDS)
+        mass_source = "_subject.json"
     else:
         model = folder / spec.model
-        coords = read_storage(folder / spec.coordinates)
+        coords_path = folder / spec.coordinates
         steps.append(f"coordinates given ({spec.coordinates})")
-        mass_kg, height_m = float("nan"), float("nan")
+        mass_kg = float("nan")
+        loads = read_external_loads(folder / spec.grf_xml)
+        grf_cutoff = None  # as in the OpenSim reference ID of these trials
+        mass_source = "model mass"
+    coords = read_storage(coords_path)
 
     _say(progress, f"{name}: segment kinematics from the OpenSim model")
     t0 = time.perf_counter()
-    if spec.grf_xml:
-        loads = read_external_loads(folder / spec.grf_xml)
-        grf_cutoff = None
-    else:
-        loads = external_loads_from_storage(read_storage(folder / spec.grf_mot), _GRF_IDS)
-        grf_cutoff = spec.filter_hz
     span = (max(coords.time_s[0], loads.time_s[0]) + EDGE_TRIM_S,
             min(coords.time_s[-1], loads.time_s[-1]) - EDGE_TRIM_S)
+    if window is not None:
+        span = (max(span[0], window[0]), min(span[1], window[1]))
     tk = trial_kinematics(model, coords, filter_hz=spec.filter_hz, time_range_s=span)
     kin = tk.kinematics
     quality["kinematics_seconds"] = round(time.perf_counter() - t0, 1)
@@ -420,7 +582,7 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
                    peak_abs_moment_nm_per_kg={j: round(float(np.max(np.abs(moments[:, k]))), 3)
                                               for k, j in enumerate(JOINTS)},
                    build_seconds=round(time.perf_counter() - t_all, 1),
-                   model=str(model.name), mass_source="_subject.json" if spec.subject_json else "model mass")
+                   model=str(Path(model).name), mass_source=mass_source)
     trial = EvalTrial(name=name, mode=spec.mode, speed_m_s=float(speed), mass_kg=float(mass_kg),
                       height_m=float(height_m), kinematics=kin, contacts=contacts, moments_nm_per_kg=moments,
                       angles_rad=angles, quality=quality)

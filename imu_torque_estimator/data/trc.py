@@ -121,7 +121,8 @@ def read_trc(path: str | Path) -> MarkerData:
 
 
 def write_trc(path: str | Path, data: MarkerData, units: str = "mm") -> Path:
-    """Write `data` (metres) as a `.trc` in `units` (OpenSim reads it directly). NaN -> empty cell."""
+    """Write `data` (metres) as a `.trc` in `units` (OpenSim reads it directly). Missing values are
+    written as `NaN` (OpenSim's reader drops trailing empty cells and then rejects the row)."""
     path = Path(path)
     if units.lower() not in UNIT_TO_M:
         raise ValueError(f"units must be one of {sorted(UNIT_TO_M)}, got {units!r}")
@@ -141,7 +142,7 @@ def write_trc(path: str | Path, data: MarkerData, units: str = "mm") -> Path:
     ]
     block = np.column_stack([data.markers[m] * scale for m in names]) if names else np.zeros((n, 0))
     for i in range(n):
-        cells = ["" if not np.isfinite(v) else repr(float(v)) for v in block[i]]
+        cells = ["NaN" if not np.isfinite(v) else repr(float(v)) for v in block[i]]
         out.append(f"{i + 1}\t{float(data.time_s[i])!r}\t" + "\t".join(cells))
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path
