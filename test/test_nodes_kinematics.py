@@ -1,0 +1,374 @@
+"""Real-node tests: imu_driver (sim) x3 / x7 + segment_kinematics, bad input through real messages,
+startup configuration errors. Each test uses its own ROS_DOMAIN_ID; nodes run as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from sensor_msgs.msg import Imu  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from imu_torque_estimator.body import GRAVITY_M_S2, SENSOR_SETS  # noqa: E402
+from imu_torque_estimator.nodes import common  # noqa: E402
+from imu_torque_estimator.sources import SourceConfig, simulate_recording  # noqa: E402
+from imu_torque_estimator.streams import StreamAligner, StreamConfig  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NS = 1_000_000_000
+RATE = 100
+SIM = {"n_strides": 4, "standing_s": 2.0, "seed": 5}
+
+
+def _env(domain: int) -> dict[str, str]:
+    env = dict(os.environ)
+    # let the venv's ROS wheel bootstrapper rebuild LD_LIBRARY_PATH in the child: importing opensim
+    # in this process (other test modules) overwrites LD_LIBRARY_PATH, which breaks rclpy's libraries
+    env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               AMENT_PREFIX_PATH=str(REPO / ".venv"), PYTHONUNBUFFERED="1")
+    return env
+
+
+class Graph:
+    """Subprocess nodes + an in-process rclpy node (own context) on a private domain."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.domain = random.randint(1, 200)
+        self.tmp = tmp_path
+        self.procs: list[tuple[subprocess.Popen, Path]] = []
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=self.domain)
+        self.node = rclpy.create_node("h7_test_probe", context=self.ctx)
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self.lock = threading.Lock()
+        self.diag: dict[str, dict[str, str]] = {}
+        self.diag_level: dict[str, int] = {}
+        self.diag_history: list[tuple[str, int, str]] = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._stop = False
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop and self.ctx.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            for st in msg.status:
+                self.diag[st.name] = {kv.key: kv.value for kv in st.values}
+                self.diag_level[st.name] = st.level[0]
+                self.diag_history.append((st.name, st.level[0], st.message))
+
+    def start(self, module: str, name: str, params: dict) -> subprocess.Popen:
+        args = [sys.executable, "-m", f"imu_torque_estimator.nodes.{module}", "--ros-args", "-r",
+                f"__node:={name}"]
+        for k, v in params.items():
+            args += ["-p", f"{k}:={v}"]
+        log = self.tmp / f"{name}.log"
+        p = subprocess.Popen(args, cwd=REPO, env=_env(self.domain), stdout=log.open("w"),
+                             stderr=subprocess.STDOUT)
+        self.procs.append((p, log))
+        return p
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for _, log in self.procs)
+
+    def close(self) -> None:
+        for p, _ in self.procs:
+            if p.poll() is None:
+                p.send_signal(2)
+        for p, _ in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._stop = True
+        self._thread.join(2)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+    def wait_for(self, cond, timeout_s: float, what: str) -> None:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            with self.lock:
+                if cond():
+                    return
+            dead = [log.name for p, log in self.procs if p.poll() is not None]
+            if dead:
+                raise AssertionError(f"node(s) exited while waiting for {what}: {dead}\n{self.logs()}")
+            time.sleep(0.05)
+        raise AssertionError(f"timeout ({timeout_s} s) waiting for {what}\n{self.logs()}")
+
+
+@pytest.fixture
+def graph(tmp_path):
+    g = Graph(tmp_path)
+    yield g
+    g.close()
+
+
+class KinematicsProbe:
+    """Collects `<segment>/kinematics` messages: stamp -> segment -> (acc, gyr, quat)."""
+
+    def __init__(self, g: Graph, segments: tuple[str, ...]) -> None:
+        self.g = g
+        self.by_stamp: dict[int, dict[str, tuple]] = defaultdict(dict)
+        self.first_wall: float | None = None
+        for s in segments:
+            g.node.create_subscription(Imu, f"{s}/kinematics", lambda m, s=s: self._on(s, m),
+                                       common.sensor_qos(200))
+
+    def _on(self, seg: str, m: Imu) -> None:
+        stamp, a, w = common.read_imu_msg(m)
+        q = m.orientation
+        with self.g.lock:
+            if self.first_wall is None:
+                self.first_wall = time.monotonic()
+            self.by_stamp[stamp][seg] = (a, w, np.array([q.w, q.x, q.y, q.z]), m.header.frame_id)
+
+    def count(self) -> int:
+        return len(self.by_stamp)
+
+
+@pytest.fixture(scope="module")
+def sim_cache(tmp_path_factory):
+    """Simulate the shared recording once (the drivers then load it from the cache)."""
+    cache = tmp_path_factory.mktemp("simcache")
+    rec = simulate_recording(SourceConfig("pelvis", float(RATE), cache_dir=str(cache), **SIM), str(cache))
+    return cache, rec
+
+
+def _batch_reference(rec, segments, start_ns: int, calibration) -> tuple[np.ndarray, dict[int, int], int]:
+    """Offline twin of the node: the same stamps through streams.StreamAligner (one recording
+    cycle), then the batch kinematics API. Returns features (N, 6S), stamp -> row, loop length."""
+    from imu_torque_estimator.kinematics import estimate_features
+    from imu_torque_estimator.sources import RecordedSource
+
+    srcs = [RecordedSource(s, RATE, rec.signals[s].time_s, rec.signals[s].specific_force_m_s2,
+                           rec.signals[s].angular_rate_rad_s, loop=False, start_stamp_ns=start_ns,
+                           truth_time_s=rec.time_s) for s in segments]
+    al = StreamAligner(StreamConfig(segments, float(RATE)))
+    samples = []
+    for i, src in enumerate(srcs):
+        src.start(start_ns)
+        for smp in src.poll(start_ns + 10_000 * NS):
+            samples.append((smp.stamp_ns, i, smp))
+    out = []
+    for _, i, smp in sorted(samples, key=lambda x: (x[0], x[1])):
+        out += al.push(i, smp.stamp_ns, smp.specific_force_m_s2, smp.angular_rate_rad_s)
+    acc = np.stack([o.accel_m_s2 for o in out], axis=1)
+    gyr = np.stack([o.gyro_rad_s for o in out], axis=1)
+    sset = next(k for k, v in SENSOR_SETS.items() if v == segments)
+    feats = estimate_features((acc, gyr), sset, float(RATE), calibration)
+    return feats, {o.stamp_ns: k for k, o in enumerate(out)}, srcs[0].loop_len_ns
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sensor_set", ["3imu", "7imu"])
+def test_sim_drivers_and_segment_kinematics(graph, sim_cache, sensor_set):
+    from imu_torque_estimator.kinematics import calibrations_from_dict
+
+    cache, rec = sim_cache
+    segments = SENSOR_SETS[sensor_set]
+    probe = KinematicsProbe(graph, segments)
+    start_s = math.floor(time.time()) + 6.0  # common recording start; drivers need ~2-5 s to come up
+    graph.start("segment_kinematics", "segment_kinematics", {"sensor_set": sensor_set, "rate_hz": RATE})
+    for s in segments:
+        graph.start("imu_driver", f"imu_driver_{s}", {"segment": s, "rate_hz": RATE, "cache_dir": str(cache),
+                                                     "start_stamp_s": start_s, **SIM})
+    cal_name = "segment_kinematics: calibration"
+    graph.wait_for(lambda: graph.diag.get(cal_name, {}).get("state") == "calibrated", 90.0, "calibration")
+    t_cal = time.monotonic()
+    graph.wait_for(lambda: probe.count() >= 250 and time.monotonic() - t_cal > 3.0, 40.0, "kinematics")
+    with graph.lock:
+        by_stamp = {k: dict(v) for k, v in probe.by_stamp.items()}
+        cal = calibrations_from_dict(json.loads(graph.diag[cal_name]["calibration_json"]))
+        streams = dict(graph.diag.get("segment_kinematics: streams", {}))
+    stamps = np.array(sorted(by_stamp))
+    # configured rate: stamps on the 10 ms grid, (almost) contiguous, arriving in real time
+    assert np.all(stamps % (NS // RATE) == 0)
+    span_s = (stamps[-1] - stamps[0]) / NS
+    assert len(stamps) >= 0.95 * (span_s * RATE + 1), streams
+    assert float(streams["output_rate_hz"]) > 0.8 * RATE, streams
+    # matching stamps: every segment of a sample carries the same stamp
+    complete = [t for t in stamps if len(by_stamp[t]) == len(segments)]
+    assert len(complete) >= 0.97 * len(stamps)
+    assert {by_stamp[stamps[-1]][s][3] for s in segments} == set(segments)
+    # values: identical to the offline pipeline (streams + batch kinematics API, same calibration)
+    feats, row, loop_ns = _batch_reference(rec, segments, int(start_s * NS), cal)
+    compared = 0
+    for t in complete:
+        prev_ok = all(t - k * (NS // RATE) in by_stamp for k in (1, 2))
+        key = int(start_s * NS) + (t - int(start_s * NS)) % loop_ns
+        k = row.get(key)
+        if not prev_ok or k is None or k < 3 or k > len(row) - 2:
+            continue  # filter start, recording wrap
+        got = np.concatenate([np.concatenate(by_stamp[t][s][:2]) for s in segments])
+        np.testing.assert_allclose(got, feats[k], atol=1e-9, rtol=0)
+        q = by_stamp[t][segments[0]][2]
+        assert abs(np.linalg.norm(q) - 1.0) < 1e-6
+        compared += 1
+    assert compared >= 200, compared
+
+
+# ----------------------------------------------------------------------------- bad input
+class FakeImus:
+    """Publishes three synthetic IMUs from the test process: standing still, then moving."""
+
+    def __init__(self, g: Graph, segments: tuple[str, ...]) -> None:
+        self.pubs = {s: g.node.create_publisher(Imu, f"{s}/imu/data_raw", common.sensor_qos(50))
+                     for s in segments}
+        self.msg = Imu()
+
+    def send(self, seg: str, stamp_ns: int, moving: bool, nan: bool = False) -> None:
+        t = stamp_ns / NS
+        acc = np.array([0.0, 0.0, GRAVITY_M_S2])
+        gyr = np.zeros(3)
+        if moving:
+            acc += [2.0 * math.sin(6 * t), 0.5, 1.5 * math.cos(6 * t)]
+            gyr += [0.2, 2.0 * math.sin(6 * t), 0.1]
+        if nan:
+            acc[1] = float("nan")
+        common.fill_imu_msg(self.msg, stamp_ns, f"{seg}_imu", acc, gyr)
+        self.pubs[seg].publish(self.msg)
+
+
+def test_bad_input_through_real_node(graph):
+    """Missing topic at startup, NaN samples, a silent sensor, recalibration, via real messages.
+    Stamps are fixed by the publisher, so the checks hold even when the node lags under load."""
+    segs = SENSOR_SETS["3imu"]
+    probe = KinematicsProbe(graph, segs)
+    graph.start("segment_kinematics", "segment_kinematics",
+                {"sensor_set": "3imu", "rate_hz": RATE, "startup_timeout_s": 0.5, "stale_timeout_s": 0.1,
+                 "still_s": 0.5, "diagnostics_period_s": 0.2, "queue_depth": 500})
+    fake = FakeImus(graph, segs)
+    name = "segment_kinematics: streams"
+    period = NS // RATE
+    t = (time.time_ns() // period) * period
+    nan_stamps: set[int] = set()
+    silent: set[int] = set()
+    sent = dict.fromkeys(segs, 0)
+
+    def run(n: int, active, moving: bool, nan_every: int = 0, silent_seg: str | None = None) -> None:
+        nonlocal t
+        for _ in range(n):
+            for s in active:
+                if s == silent_seg:
+                    silent.add(t)
+                    continue
+                nan = bool(nan_every) and s == "shank_l" and (t // period) % nan_every == 0
+                if nan:
+                    nan_stamps.add(t)
+                fake.send(s, t, moving, nan)
+                sent[s] += 1
+            t += period
+            time.sleep(max(0.0, (t - time.time_ns()) / NS))
+
+    def received(s: str) -> int:
+        return int(graph.diag.get(name, {}).get(f"{s}.received", 0))
+
+    def caught_up() -> None:  # the node has processed everything it will get (or 20 s passed)
+        try:
+            graph.wait_for(lambda: all(received(s) >= sent[s] for s in segs), 20.0, "node catching up")
+        except AssertionError:
+            pass
+
+    # 1. only two of three topics: nothing published, ERROR naming the missing topic
+    graph.wait_for(lambda: name in graph.diag, 30.0, "first diagnostics")
+    run(100, segs[:2], moving=False)
+    graph.wait_for(lambda: graph.diag_level.get(name) == 2
+                   and "shank_r" in graph.diag[name].get("missing_topics", ""), 20.0, "missing topic ERROR")
+    assert probe.count() == 0
+    # 2. all three, still -> calibrated; then moving with NaN samples on shank_l
+    run(80, segs, moving=False)
+    run(150, segs, moving=True, nan_every=10)
+    caught_up()
+    with graph.lock:
+        got_nan = int(graph.diag[name].get("shank_l.invalid.nan_inf", 0))
+        lost = sent["shank_l"] - received("shank_l")
+    assert len(nan_stamps) - lost <= got_nan <= len(nan_stamps) and got_nan > 0
+    # 3. shank_r silent for 0.5 s: ERROR, no output for those samples; then it comes back
+    run(50, segs, moving=True, silent_seg="shank_r")
+    run(100, segs, moving=True)
+    caught_up()
+    graph.wait_for(lambda: probe.by_stamp and max(probe.by_stamp) > max(silent), 10.0, "output resuming")
+    with graph.lock:
+        by_stamp = {k: dict(v) for k, v in probe.by_stamp.items()}
+        history = list(graph.diag_history)
+    assert not (nan_stamps & set(by_stamp)), "a NaN sample was turned into output"
+    assert not (silent & set(by_stamp)), "output while a sensor was silent"
+    for v in by_stamp.values():
+        for a, w, q, _ in v.values():
+            assert np.all(np.isfinite(a)) and np.all(np.isfinite(w)) and np.all(np.isfinite(q))
+    assert any(n == name and lvl == 2 and "stale" in msg and "shank_r" in msg for n, lvl, msg in history)
+    # 4. recalibration: the service answers; no output for samples after it until still again
+    cli = graph.node.create_client(Trigger, "/segment_kinematics/recalibrate")
+    assert cli.wait_for_service(timeout_sec=10.0)
+    fut = cli.call_async(Trigger.Request())
+    end = time.monotonic() + 10
+    while not fut.done() and time.monotonic() < end:
+        time.sleep(0.02)
+    assert fut.done() and fut.result().success
+    t_call = t
+    run(60, segs, moving=True)
+    t_still = t
+    run(80, segs, moving=False)
+    run(30, segs, moving=True)
+    caught_up()
+    graph.wait_for(lambda: max(probe.by_stamp) >= t_still, 10.0, "output after recalibration")
+    with graph.lock:
+        after = [k for k in probe.by_stamp if t_call <= k < t_still]
+        cal = dict(graph.diag["segment_kinematics: calibration"])
+    assert after == [], "output while waiting for recalibration"
+    assert cal["state"] == "calibrated" and int(cal["completed"]) == 2
+
+
+# --------------------------------------------------------------------------- configuration
+@pytest.mark.parametrize(
+    ("module", "args", "expect"),
+    [
+        ("segment_kinematics", ["-p", "sensor_set:=5imu"], "sensor_set"),
+        ("segment_kinematics", ["-p", "bogus_key:=1"], "unknown parameter(s) ['bogus_key']"),
+        ("segment_kinematics", ["-p", "calibration_file:=/nonexistent/cal.json"], "calibration_file"),
+        ("imu_driver", ["-p", "segment:=arm"], "segment"),
+        ("imu_driver", ["-p", "source:=replay", "-p", "file:=/nonexistent/rec.csv"], "rec.csv"),
+        ("imu_driver", ["-p", "rate_hz:=150"], "rate_hz"),
+    ],
+)
+def test_startup_configuration_errors_are_one_line(tmp_path, module, args, expect):
+    r = subprocess.run([sys.executable, "-m", f"imu_torque_estimator.nodes.{module}", "--ros-args", *args],
+                       cwd=REPO, env=_env(random.randint(1, 200)), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "configuration error" in lines[0] and expect in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_key_in_params_file_is_rejected(tmp_path):
+    yaml = tmp_path / "p.yaml"
+    yaml.write_text("segment_kinematics:\n  ros__parameters:\n    sensor_set: 7imu\n    rate_hz: 200\n"
+                    "    stale_timeout: 0.2\n")
+    r = subprocess.run([sys.executable, "-m", "imu_torque_estimator.nodes.segment_kinematics", "--ros-args",
+                        "--params-file", str(yaml)], cwd=REPO, env=_env(random.randint(1, 200)),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unknown parameter(s) ['stale_timeout']" in r.stderr, r.stderr
