@@ -173,6 +173,7 @@ def design_com(
     row_step: int = 2,
     w_slip_normal: float = 0.05,
     n_extra: tuple[int, int, int] = (8, 6, 3),
+    cache: dict | None = None,
 ) -> ComDesign:
     """Solve the CoM trajectory and per-foot forces (see module docstring). `rel` is the chain with the
     pelvis origin at zero; its time grid must be uniform.
@@ -182,7 +183,8 @@ def design_com(
     (resp. frontal) moment about the CoM of the designed forces should equal the angular momentum rate
     of the chain, dH/dt. Moment rows are weighted so that a moment error of body weight x `cop_tol_m`
     costs like 1 m/s of foot slip / `w_slip`. (p - c) and dH/dt are translation invariant, so these rows
-    are linear in the force weights."""
+    are linear in the force weights. `cache` (a dict) keeps the stance basis and its integrals between
+    calls with the same time grid and stances (repeated passes of one trial)."""
     from .chain import whole_body_com
 
     t = rel.time_s
@@ -230,10 +232,16 @@ def design_com(
     w_mom = 1.0 / (bw * cop_tol_m) / w_slip
     for ax in (2, 0, 1):
         nb = 1 + n_extra[ax]
-        basis = _stance_basis(t, stances, masks, taus, ax, n_extra[ax])
-        b1, b2 = _stance_integrals(t, basis, masks, nb, dt)
-        b1 *= GRAVITY_M_S2
-        b2 *= GRAVITY_M_S2
+        key = ("basis", ax, n_extra[ax])
+        if cache is not None and key in cache:
+            basis, b1, b2 = cache[key]
+        else:
+            basis = _stance_basis(t, stances, masks, taus, ax, n_extra[ax])
+            b1, b2 = _stance_integrals(t, basis, masks, nb, dt)
+            b1 *= GRAVITY_M_S2
+            b2 *= GRAVITY_M_S2
+            if cache is not None:
+                cache[key] = (basis, b1, b2)
         ga1 = g_s[ax] * (t - t[0])
         ga2 = 0.5 * g_s[ax] * (t - t[0]) ** 2
         n_cop = 2 * ns if ax in (0, 1) else 0  # per-stance CoP shift (offset, progression) unknowns
@@ -368,39 +376,45 @@ def solve_cop(
         p = p + design.cop_shift_m[s]
         cop0[s] = p - np.outer(p @ e_n, e_n)  # project onto the ground plane n.p = 0
     f = design.force_n
-    b = dhdt - sum(_cross(cop0[s] - com.p, f[s]) for s in SIDES)
     cols = []
     for s in SIDES:
         cols += [_cross(np.broadcast_to(e_t, (n, 3)), f[s]), _cross(np.broadcast_to(e_y, (n, 3)), f[s])]
     cols.append(np.broadcast_to(e_n, (n, 3)))
-    a = np.stack(cols, axis=2)  # (N, 3, 5)
-    sc = np.array([1.0, 1.0, 1.0, 1.0, tau_scale_nm])
-    a_s = a * sc[None, None, :]
-    gram = np.einsum("nik,njk->nij", a_s, a_s) + 1e-9 * np.eye(3)[None]
-    lam = np.linalg.solve(gram, b[..., None])[..., 0]
-    x = np.einsum("nik,ni->nk", a_s, lam) * sc[None, :]
-    cop = {}
-    outside = {}
+    a = np.stack(cols, axis=2)  # (N, 3, 5): moment per unit CoP shift (t, y per foot) and free moment
+    scale = np.tile(np.array([1.0, 1.0, 1.0, 1.0, tau_scale_nm]), (n, 1))
+    cop = {s: cop0[s].copy() for s in SIDES}
+    lo_x = model.heel_m[0] - COP_MARGIN_M
+    hi_x = model.toe_m[0] + COP_MARGIN_M
+    half_w = 0.04 * model.height_m + COP_MARGIN_M  # foot half width ~ 0.055 x stature / 2 + margin
+    outside = {s: 0.0 for s in SIDES}
     clamped = np.zeros(n, dtype=bool)
-    for i, s in enumerate(SIDES):
-        p = cop0[s] + x[:, 2 * i, None] * e_t + x[:, 2 * i + 1, None] * e_y
-        # Clamp to the foot outline (foot frame x between heel and toe, |y| < half width) + margin.
-        rot = state.rotation[f"foot_{s}"]
-        ank = state.joint[f"ankle_{s}"].p
-        loc = np.einsum("nji,nj->ni", rot, p - ank)
-        lo_x = model.heel_m[0] - COP_MARGIN_M
-        hi_x = model.toe_m[0] + COP_MARGIN_M
-        half_w = 0.04 * model.height_m + COP_MARGIN_M  # foot half width ~ 0.055 x stature / 2 + margin
-        cl = loc.copy()
-        cl[:, 0] = np.clip(loc[:, 0], lo_x, hi_x)
-        cl[:, 1] = np.clip(loc[:, 1], -half_w, half_w)
-        moved = np.any(np.abs(cl - loc) > 1e-12, axis=1) & design.loaded[s]
-        clamped |= moved
-        dist = np.linalg.norm((cl - loc)[:, :2], axis=1)
-        outside[s] = float(dist[design.loaded[s]].max()) if design.loaded[s].any() else 0.0
-        pc = ank + np.einsum("nij,nj->ni", rot, cl)
-        pc = pc - np.outer(pc @ e_n, e_n)
-        cop[s] = np.where(design.loaded[s][:, None], pc, cop0[s])
+    tau_free = np.zeros(n)
+    # Active-set iterations: weighted minimum-norm correction, clamp to the foot outline, then freeze
+    # the clamped foot (tiny weight) so the other foot / the free moment takes over the remainder.
+    for it in range(4):
+        b = dhdt - sum(_cross(cop[s] - com.p, f[s]) for s in SIDES) - np.outer(tau_free, e_n)
+        a_s = a * scale[:, None, :]
+        gram = np.einsum("nik,njk->nij", a_s, a_s) + 1e-9 * np.eye(3)[None]
+        lam = np.linalg.solve(gram, b[..., None])[..., 0]
+        x = np.einsum("nik,ni->nk", a_s, lam) * scale
+        tau_free = tau_free + x[:, 4]
+        for i, s in enumerate(SIDES):
+            p = cop[s] + x[:, 2 * i, None] * e_t + x[:, 2 * i + 1, None] * e_y
+            rot = state.rotation[f"foot_{s}"]
+            ank = state.joint[f"ankle_{s}"].p
+            loc = np.einsum("nji,nj->ni", rot, p - ank)
+            cl = loc.copy()
+            cl[:, 0] = np.clip(loc[:, 0], lo_x, hi_x)
+            cl[:, 1] = np.clip(loc[:, 1], -half_w, half_w)
+            moved = np.any(np.abs(cl - loc) > 1e-12, axis=1) & design.loaded[s]
+            if it == 0:
+                dist = np.linalg.norm((cl - loc)[:, :2], axis=1)
+                outside[s] = float(dist[design.loaded[s]].max()) if design.loaded[s].any() else 0.0
+            clamped |= moved
+            scale[moved, 2 * i : 2 * i + 2] = 1e-3
+            pc = ank + np.einsum("nij,nj->ni", rot, cl)
+            pc = pc - np.outer(pc @ e_n, e_n)
+            cop[s] = np.where(design.loaded[s][:, None], pc, cop0[s])
     # The free moment takes the whole remaining moment about the surface normal (after clamping).
     free = (dhdt - sum(_cross(cop[s] - com.p, f[s]) for s in SIDES)) @ e_n
     free = np.where(design.loaded["l"] | design.loaded["r"], free, 0.0)

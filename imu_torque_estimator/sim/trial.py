@@ -43,6 +43,8 @@ from .subjects import Condition, Subject
 
 _DEG = np.pi / 180.0
 MAX_STRIDES = 2000
+TRUNK_PASSES = 3
+TRUNK_STOP_FRACTION = 0.005  # stop the trunk passes once the residual is below 0.5 % BW x height
 
 
 @dataclass
@@ -373,18 +375,28 @@ def _simulate(
     stances = stances_of(plan, patterns, float(t[-1]))
     speed = condition.speed_m_s if condition.mode != "walk_run" else float(np.mean(plan.speeds_m_s[1:-1]))
     trunk_delta = None
-    for _pass in range(2):
-        # Pass 1 with the stabilised trunk; pass 2 with the trunk counter-rotation that takes up the
-        # angular-momentum imbalance of pass 1 (what the CoP could not balance, e.g. in flight).
+    first_residual = None
+    basis_cache: dict = {}
+    for k in range(TRUNK_PASSES):
+        # Pass 1 with the stabilised trunk; each further pass adds the trunk counter-rotation that takes
+        # up the angular-momentum imbalance left by the previous one (what the CoP could not balance,
+        # e.g. in flight). Linearised, so a few passes converge.
         c = coords if trunk_delta is None else add_trunk_delta(coords, trunk_delta)
         rel = relative_chain(model, c)
-        design = design_com(model, rel, stances, speed, condition.slope_rad)
+        design = design_com(model, rel, stances, speed, condition.slope_rad, cache=basis_cache)
         crel = whole_body_com(model, rel)
         state = rel.translated(design.com.p - crel.p, design.com.v - crel.v, design.com.a - crel.a)
         cop = solve_cop(model, state, design.com, design, condition.slope_rad)
-        if trunk_delta is None:
+        if first_residual is None:
             first_residual = cop.residual_moment_nm
-            trunk_delta = trunk_correction(model, state, design.com, cop.residual_moment_nm, dt)
+        res_max = np.linalg.norm(cop.residual_moment_nm, axis=1).max()
+        if res_max < TRUNK_STOP_FRACTION * total_mass_kg(model) * GRAVITY_M_S2 * subject.height_m:
+            break
+        if k < TRUNK_PASSES - 1:
+            corr = trunk_correction(model, state, design.com, cop.residual_moment_nm, dt)
+            trunk_delta = (
+                corr if trunk_delta is None else tuple(a + b for a, b in zip(trunk_delta, corr, strict=True))
+            )
 
     # Inverse dynamics with the upper body merged into the pelvis (combined CoM and inertial moment).
     combined, pelvis_moment = pelvis_composite(model, state)
@@ -453,7 +465,9 @@ def _simulate(
         "residual_moment_before_trunk_max_pct_bw_height": float(
             100 * np.linalg.norm(first_residual, axis=1).max() / (bw * subject.height_m)
         ),
-        "trunk_correction_max_deg": float(np.rad2deg(np.abs(trunk_delta[0]).max())),
+        "trunk_correction_max_deg": 0.0
+        if trunk_delta is None
+        else float(np.rad2deg(np.abs(trunk_delta[0]).max())),
     }
     return SimTrial(
         time_s=t,
