@@ -41,7 +41,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["py.typed"]},
+    package_data={PACKAGE: ["py.typed", "sim/patterns.json"]},
     data_files=data_files,
     python_requires=">=3.10",
     install_requires=[
@@ -54,6 +54,7 @@ setup(
         "rich>=13",
         "pyyaml>=6",
         "ezc3d>=1.5",
+        "threadpoolctl>=3.1",
     ],
     extras_require={
         "test": ["pytest>=7,<8.4", "hypothesis>=6", "ruff>=0.6", "mcap>=1.1"],
