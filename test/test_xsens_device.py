@@ -56,6 +56,9 @@ def test_connect_wire_bytes_match_protocol_vectors() -> None:
         dev = XsensDevice(vdev.port, rate_hz=100)
         dev.connect()
         dev.close()
+        end = time.monotonic() + 2.0
+        while len(vdev.raw_in) < 58 and time.monotonic() < end:  # let the device read close()'s bytes
+            time.sleep(0.01)
         wire = bytes(vdev.raw_in)
     # GoToConfig, ReqDID, SetOutputConfiguration, GoToMeasurement, then GoToConfig from close().
     # SetOutputConfiguration entries: 1020 FFFF, 1060 FFFF, 2010 0064, 4020 0064, 8020 0064, E020 0064:
@@ -107,8 +110,9 @@ def test_values_and_stamps_as_sent_across_counter_and_clock_wrap() -> None:
     stf = [s.sample_time_fine for s in samples]
     assert any(a > b for a, b in zip(stf, stf[1:], strict=False))  # the raw 32-bit counter wrapped
     stamps = np.array([s.stamp_ns for s in samples])
-    # after the fit settles, stamp spacing equals the device's 10 ms (its 100-tick steps)
-    np.testing.assert_allclose(np.diff(stamps[20:]) / 1e6, 10.0, atol=0.5)
+    # after the fit settles (0.5 s), stamp spacing equals the device's 10 ms (its 100-tick steps);
+    # the tolerance allows for the fit updating under CI load (jitter is quantified in bench_xsens.py)
+    np.testing.assert_allclose(np.diff(stamps[50:]) / 1e6, 10.0, atol=1.0)
     st = dev.stats
     assert st.dropped_samples == 0 and st.duplicates == 0 and st.bad_checksums == 0
     assert st.samples == len(samples) >= 80
@@ -126,7 +130,7 @@ def test_dropped_packets_are_counted_and_leave_a_stamp_gap() -> None:
     assert dev.stats.dropped_samples == 3
     k = [s.packet_counter for s in samples].index(pc + 23)
     assert samples[k - 1].packet_counter == pc + 19
-    assert (samples[k].stamp_ns - samples[k - 1].stamp_ns) / 1e6 == pytest.approx(40.0, abs=1.0)
+    assert (samples[k].stamp_ns - samples[k - 1].stamp_ns) / 1e6 == pytest.approx(40.0, abs=2.0)
 
 
 def test_orientation_off_and_fp1632_precision() -> None:
@@ -279,3 +283,60 @@ def test_set_baudrate_is_acknowledged_by_the_virtual_device() -> None:
                 msgs += p.feed(ser.read(64))
         assert [m.mid for m in msgs] == [x.MID.GOTO_CONFIG_ACK, x.MID.SET_BAUDRATE_ACK]
         assert vdev.requested_baudrate == 460800
+
+
+@pytest.mark.ros
+def test_imu_driver_node_publishes_device_values_and_stamps() -> None:
+    """The imu_driver node (source=xsens) on the virtual pty: published = sent, stamps = sample times."""
+    import random
+
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Imu
+
+    from imu_torque_estimator.nodes import common
+    from imu_torque_estimator.nodes.imu_driver import ImuDriverNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=random.randint(1, 200))
+    got: list[Imu] = []
+    with VirtualXsens(packet_counter_start=65530) as vdev:
+        driver = ImuDriverNode(context=ctx, parameter_overrides=[
+            Parameter("source", value="xsens"), Parameter("port", value=vdev.port),
+            Parameter("segment", value="shank_l"), Parameter("rate_hz", value=100)])
+        probe = rclpy.create_node("xsens_probe", context=ctx)
+        probe.create_subscription(Imu, "shank_l/imu/data_raw", got.append, common.sensor_qos(200))
+        ex = SingleThreadedExecutor(context=ctx)
+        ex.add_node(driver)
+        ex.add_node(probe)
+        try:
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                ex.spin_once(timeout_sec=0.01)
+        finally:
+            driver.close()
+            ex.shutdown()
+            driver.destroy_node()
+            probe.destroy_node()
+            rclpy.shutdown(context=ctx)
+        sent = list(vdev.sent)
+    assert len(got) >= 100
+    # match each message to the device sample with the same (force, rate) (unique along the motion)
+    table = np.array([(*s.specific_force_m_s2, *s.angular_rate_rad_s) for s in sent])
+    offsets_ms = []
+    matched = []
+    for m in got:
+        a, w = m.linear_acceleration, m.angular_velocity
+        v = np.array([a.x, a.y, a.z, w.x, w.y, w.z])
+        matched.append(int(np.argmin(np.linalg.norm(table - v, axis=1))))
+        ref = sent[matched[-1]]
+        np.testing.assert_allclose(v[:3], ref.specific_force_m_s2, atol=1e-5)
+        np.testing.assert_allclose(v[3:], ref.angular_rate_rad_s, atol=1e-5)
+        stamp = m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec
+        offsets_ms.append((stamp - ref.true_host_ns) / 1e6)
+        assert m.header.frame_id == "shank_l_imu"
+    assert np.all(np.abs(offsets_ms) < 20.0), offsets_ms
+    assert matched == list(range(matched[0], matched[0] + len(matched)))  # each sample once, in order
+    stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in got]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
