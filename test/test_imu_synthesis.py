@@ -215,3 +215,34 @@ def test_bad_inputs_raise_clear_errors() -> None:
                            imu.ImuErrorModel.ideal(), 100.0, RNG)
     with pytest.raises(TypeError, match="ImuErrorModel"):
         imu.synthesize_imu(kin, ok, None, 100.0, RNG)  # type: ignore[arg-type]
+
+
+def test_heel_strike_transients_only_with_events_and_on_the_struck_side() -> None:
+    kin = _walk(rate=200.0, seconds=6.0)
+    pl = imu.default_placements(body.lower_body_model(75.0, 1.75))
+    e = imu.ImuErrorModel.ideal().replace(impact_scale=1.0)
+    ref = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.ideal(), 200.0, np.random.default_rng(0)).signals
+    none = imu.synthesize_imu(kin, pl, e, 200.0, np.random.default_rng(0)).signals
+    np.testing.assert_array_equal(none["shank_l"].specific_force_m_s2, ref["shank_l"].specific_force_m_s2)
+    out = imu.synthesize_imu(kin, pl, e, 200.0, np.random.default_rng(0), heel_strikes_s={"l": [3.0]}).signals
+    d_l = np.linalg.norm(out["shank_l"].specific_force_m_s2 - ref["shank_l"].specific_force_m_s2, axis=1)
+    t = out["shank_l"].time_s
+    assert d_l[(t >= 3.0) & (t < 3.1)].max() > 5.0  # 20 m/s^2 nominal shank transient
+    assert d_l[(t < 3.0) | (t > 3.3)].max() < 1e-9  # confined to the decay window
+    np.testing.assert_array_equal(out["shank_r"].specific_force_m_s2, ref["shank_r"].specific_force_m_s2)
+    assert not np.array_equal(out["pelvis"].specific_force_m_s2, ref["pelvis"].specific_force_m_s2)
+    np.testing.assert_array_equal(out["shank_l"].angular_rate_rad_s, ref["shank_l"].angular_rate_rad_s)
+
+
+def test_standing_prefix_is_still_then_rotates_consistently() -> None:
+    kin = _walk(rate=200.0, seconds=4.0)
+    full, first = imu.with_standing_prefix(kin, standing_s=1.0, transition_s=0.5)
+    assert first == 300 and len(full) == len(kin) + 300
+    np.testing.assert_array_equal(full.rotation["thigh_l"][:200], np.tile(np.eye(3), (200, 1, 1)))
+    np.testing.assert_array_equal(full.rotation["thigh_l"][first:], kin.rotation["thigh_l"])
+    # omega of the transition is the derivative of its rotation (central differences)
+    r = full.rotation["shank_r"][199:301]
+    d = Rotation.from_matrix(np.einsum("nij,nkj->nik", r[2:], r[:-2])).as_rotvec() / (2 / 200.0)
+    np.testing.assert_allclose(d, full.angular_velocity_rad_s["shank_r"][200:300], atol=2e-3)
+    with pytest.raises(ValueError, match="transition_s"):
+        imu.with_standing_prefix(kin, 1.0, 0.0)

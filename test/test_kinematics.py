@@ -263,3 +263,63 @@ def test_vqf_orientation_inclination_accuracy(walk) -> None:
         incl = np.degrees(np.arccos(np.clip((up_est * up_true).sum(1), -1, 1)))
         # this analytic motion accelerates every CoM by 2-5 m/s^2 all the time (harsher than gait)
         assert np.sqrt((incl[100:] ** 2).mean()) < 2.5, s
+
+
+def test_gait_sign_rules_recover_axes_without_a_usable_nominal() -> None:
+    # shank-like pitch: slow forward rotation in stance (+y), fast swing about -y (negative skew)
+    rate = 100.0
+    t = np.arange(1000) / rate
+    walking = t >= 2.0
+    wy = np.where(walking, 0.637 - 3.0 * np.maximum(0.0, np.sin(2 * np.pi * (t - 2.0))) ** 3, 0.0)
+    theta = np.concatenate([[0.0], np.cumsum(0.5 * (wy[1:] + wy[:-1]) / rate)])
+    rot = Rotation.from_euler("y", theta[:, None]).as_matrix()
+    zeros = np.zeros((t.size, 3))
+    om = np.column_stack([0 * t, wy, 0 * t])
+    kin = SegmentKinematics(t, {"shank_l": rot}, {"shank_l": zeros}, {"shank_l": zeros}, {"shank_l": om},
+                            {"shank_l": np.gradient(om, 1 / rate, axis=0)})
+    mount = Rotation.from_euler("zx", [25, 10], degrees=True).as_matrix()
+    true = imu.SensorPlacement("shank_l", np.zeros(3), mount)
+    sig = imu.synthesize_imu(kin, {"shank_l": true}, imu.ImuErrorModel.ideal(), rate,
+                             np.random.default_rng(0)).signals["shank_l"]
+    f, w = sig.specific_force_m_s2, sig.angular_rate_rad_s
+    flip = Rotation.from_euler("z", 180, degrees=True).as_matrix()
+    bad_nominal = {"shank_l": K.Calibration("shank_l", flip @ mount, np.zeros(3))}
+    static = {"shank_l": (f[:150], w[:150])}
+    trusting = K.calibrate(bad_nominal, static, {"shank_l": w[200:]})["shank_l"]
+    gait = K.calibrate(bad_nominal, static, {"shank_l": w[200:]}, sign_from_gait=True)["shank_l"]
+    true_c = mount  # sensor -> segment
+    assert trusting.sensor_to_segment[1] @ true_c[1] < -0.99  # followed the wrong nominal
+    np.testing.assert_allclose(gait.sensor_to_segment, true_c, atol=1e-6)
+    assert "gait sign" in gait.method
+
+
+def test_orientation_is_read_lazily_and_matches_batch(walk) -> None:
+    _, syn = walk
+    cal = _calibrated(syn)
+    f, w = _arrays(syn.signals, body.SENSOR_SETS["3imu"])
+    est = K.KinematicsEstimator("3imu", 100.0, cal)
+    np.testing.assert_array_equal(est.orientation_wxyz, np.tile([1.0, 0, 0, 0], (3, 1)))
+    kb = K.estimate_kinematics((f, w), body.SENSOR_SETS["3imu"], 100.0, cal)
+    for k in range(200):
+        est.step(f[:, k], w[:, k])
+        if k in (0, 57, 199):
+            rot = K.wxyz_to_matrix(est.orientation_wxyz)
+            for i, s in enumerate(body.SENSOR_SETS["3imu"]):
+                np.testing.assert_allclose(rot[i], kb.rotation[s][k], atol=1e-9)
+    off = K.KinematicsEstimator("3imu", 100.0, cal, orientation=False)
+    off.step(f[:, 0], w[:, 0])
+    np.testing.assert_array_equal(off.orientation_wxyz, np.tile([1.0, 0, 0, 0], (3, 1)))
+
+
+def test_evaluation_pipeline_reports_small_errors_for_ideal_sensors() -> None:
+    from imu_torque_estimator.kinematics.evaluation import evaluate_on_kinematics
+
+    kin = imu.oscillating_segments_kinematics(8.0, 100.0, seed=1, stand_s=0.0 + 2.0)
+    res = evaluate_on_kinematics(kin, PLACEMENTS, imu.ImuErrorModel.ideal(), 100.0, np.random.default_rng(0),
+                                 calibration="true")
+    for s, m in res.items():
+        assert m["omega_rmse_rad_s"] < 1e-9 and m["com_acc_rmse_m_s2"] < 0.1, s
+        assert m["calibration_error_deg"] < 1e-6
+    with pytest.raises(ValueError, match="calibration mode"):
+        evaluate_on_kinematics(kin, PLACEMENTS, imu.ImuErrorModel.ideal(), 100.0, np.random.default_rng(0),
+                               calibration="magic")

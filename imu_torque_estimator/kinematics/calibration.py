@@ -176,20 +176,24 @@ def calibrate(
     walking_rate_rad_s: dict[str, np.ndarray] | None = None,
     functional_segments: tuple[str, ...] = ("thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r"),
     sign_from_gait: bool = False,
+    min_eig_ratio: float = MIN_FUNCTIONAL_EIG_RATIO,
 ) -> dict[str, Calibration]:
     """Calibrate each segment of `nominal` (placements or Calibrations giving the config mounting).
 
     static[seg] = (specific_force (N,3), angular_rate (N,3)) over a still standing window: sets the
-    segment z axis and the gyro bias. walking_rate_rad_s[seg] = angular rate (N,3) over a few strides:
-    sets the y axis (flexion) for `functional_segments` when the eigenvalue ratio is >=
-    MIN_FUNCTIONAL_EIG_RATIO. The remaining axis follows by orthogonalisation (x = y cross z).
+    segment z axis and the gyro bias. walking_rate_rad_s[seg] = angular rate (N,3) over a few strides,
+    or a tuple (specific force (N,3), angular rate (N,3)): sets the y axis (flexion) for
+    `functional_segments` when the eigenvalue ratio is >= `min_eig_ratio`. The remaining axis follows
+    by orthogonalisation (x = y cross z).
     The lever arm always comes from `nominal` (placement offsets are not observable here).
 
     `sign_from_gait=True` (recordings whose mounting is unknown, e.g. the OpenSense Xsens trial): the
-    flexion axis sign comes from gait physics instead of the nominal y axis. Thigh and shank: the swing
-    phase's fast forward rotation is about -y, so the flexion rate is negatively skewed (checked on the
-    simulator at 0.6-1.8 m/s walking and 3 m/s running). Foot: its flexion rate correlates positively
-    with the ipsilateral shank's (r > 0.8 in the simulator), falling back to the skew rule.
+    flexion axis sign comes from gait physics instead of the nominal y axis (rules checked on the
+    simulator, walking 0.6-1.8 m/s incl. +-10 % slopes and running 3 m/s, two body sizes). Shank: the
+    swing phase's fast forward rotation is about -y, so the flexion rate is negatively skewed. Thigh:
+    the hip is flexed on average while walking, so the mean specific force along the segment x axis is
+    positive (+0.9..+2.6 m/s^2; needs the specific force in the walking data), else the skew rule.
+    Foot: its flexion rate correlates positively with the ipsilateral shank's (r > 0.8).
     """
     out: dict[str, Calibration] = {}
     flex_rate: dict[str, np.ndarray] = {}
@@ -217,18 +221,24 @@ def calibrate(
             methods.append("static")
         y = c0[1]
         if walking_rate_rad_s is not None and seg in walking_rate_rad_s and seg in functional_segments:
-            rate = np.asarray(walking_rate_rad_s[seg], float) - bias
+            walk = walking_rate_rad_s[seg]
+            walk_f = None
+            if isinstance(walk, tuple):
+                walk_f, walk = (np.asarray(x, float) for x in walk)
+            rate = np.asarray(walk, float) - bias
             # rotation about the segment's long (vertical) axis -- turning, pelvis and hip rotation --
             # carries no flexion information: remove it so PCA works in the plane the y axis lives in
             rate = rate - np.outer(rate @ z, z)
             axis, ratio = flexion_axis(rate, seg)
             quality["functional_eig_ratio"] = ratio
-            if ratio >= MIN_FUNCTIONAL_EIG_RATIO:
+            if ratio >= min_eig_ratio:
                 if sign_from_gait:
                     proj = rate @ axis
                     shank = seg.replace("foot", "shank")
                     if seg.startswith("foot") and shank in flex_rate and len(flex_rate[shank]) == len(proj):
                         positive = float(proj @ flex_rate[shank]) > 0
+                    elif seg.startswith("thigh") and walk_f is not None:
+                        positive = float(walk_f.mean(axis=0) @ np.cross(axis, z)) > 0  # x = y cross z
                     else:
                         positive = float((proj**3).mean()) < 0
                     y = axis if positive else -axis

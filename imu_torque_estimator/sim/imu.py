@@ -56,8 +56,9 @@ class SensorPlacement:
         if p.shape != (3,) or not np.all(np.isfinite(p)):
             raise ValueError(f"SensorPlacement[{self.segment}]: position_m must be 3 finite numbers, got {p}")
         if r.shape != (3, 3) or not np.all(np.isfinite(r)):
-            raise ValueError(f"SensorPlacement[{self.segment}]: sensor_to_segment must be a finite 3x3 "
-                             "matrix")
+            raise ValueError(
+                f"SensorPlacement[{self.segment}]: sensor_to_segment must be a finite 3x3 matrix"
+            )
         if np.abs(r.T @ r - np.eye(3)).max() > 1e-6 or np.linalg.det(r) < 0:
             raise ValueError(f"SensorPlacement[{self.segment}]: sensor_to_segment is not a proper rotation")
         object.__setattr__(self, "position_m", p)
@@ -103,8 +104,9 @@ def default_placements(model: LowerBodyModel) -> dict[str, SensorPlacement]:
         thigh = f"thigh_{side}"
         length = model.segments[thigh].length_m
         pos = np.array([0.0, lat * 0.043 * h, -0.5 * length])
-        out[thigh] = SensorPlacement(thigh, pos - segment_com_m(model, thigh),
-                                     _frame(up, np.array([0.0, lat, 0.0])))
+        out[thigh] = SensorPlacement(
+            thigh, pos - segment_com_m(model, thigh), _frame(up, np.array([0.0, lat, 0.0]))
+        )
         shank = f"shank_{side}"
         length = model.segments[shank].length_m
         normal = np.array([np.cos(35 * _DEG), -lat * np.sin(35 * _DEG), 0.0])
@@ -127,8 +129,26 @@ def default_placements(model: LowerBodyModel) -> dict[str, SensorPlacement]:
 # The artefact is modulated by the segment's motion (envelope = smoothed |omega| / 1 rad/s, capped at
 # 1), so a subject standing still has none and static calibration sees a still sensor.
 STA_DEFAULTS: dict[str, tuple[float, float]] = {
-    "pelvis": (0.003, 0.5), "thigh": (0.004, 1.5), "shank": (0.002, 0.7), "foot": (0.0015, 0.5),
+    "pelvis": (0.003, 0.5),
+    "thigh": (0.004, 1.5),
+    "shank": (0.002, 0.7),
+    "foot": (0.0015, 0.5),
 }
+
+
+# Heel-strike transients (impact shock + soft-tissue wobble after contact), per segment type: (peak
+# acceleration m/s^2, oscillation frequency Hz), decaying with `impact_decay_s`, directed mostly along
+# the segment's long axis. Orders of magnitude: tibial peak acceleration 2-5 g at heel strike in
+# walking (Lafortune 1991; skin-mounted sensors), attenuated up the chain; soft-tissue vibration
+# frequencies 10-50 Hz (Wakeling & Nigg 2001). The rigid-body simulator has no such content, which the
+# real Xsens recording shows in its 8-20 Hz band (imu_realism.json). Assumptions, not fitted.
+IMPACT_DEFAULTS: dict[str, tuple[float, float]] = {
+    "pelvis": (4.0, 10.0),
+    "thigh": (10.0, 12.0),
+    "shank": (20.0, 18.0),
+    "foot": (30.0, 25.0),
+}
+_IMPACT_DIRECTION = np.array([0.5, 0.0, 1.0]) / np.hypot(0.5, 1.0)  # segment frame
 
 
 def _seg_type(segment: str) -> str:
@@ -148,7 +168,8 @@ class ImuErrorModel:
     error 0.5 % and axis misalignment 0.2 deg (1 sigma), Gauss-Markov bias correlation time 100 s,
     timestamp jitter 0.5 ms (1 sigma, clipped to 40 % of the period), mounting rotation offsets uniform
     up to 10 deg about a random axis, placement offsets uniform +-3 cm per axis, soft-tissue artefact
-    from STA_DEFAULTS scaled by `sta_scale`.
+    from STA_DEFAULTS scaled by `sta_scale`, heel-strike transients from IMPACT_DEFAULTS scaled by
+    `impact_scale` (only when `synthesize_imu` is given the heel-strike times).
     """
 
     acc_noise_density_m_s2_rthz: float = 0.0
@@ -168,6 +189,9 @@ class ImuErrorModel:
     acc_range_m_s2: float | None = None
     gyro_range_rad_s: float | None = None
     sta_per_segment: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(STA_DEFAULTS))
+    impact_scale: float = 0.0
+    impact_decay_s: float = 0.03
+    impact_per_segment: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(IMPACT_DEFAULTS))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -207,6 +231,7 @@ class ImuErrorModel:
             placement_offset_max_m=0.03,
             sta_scale=1.0,
             timestamp_jitter_std_s=0.5e-3,
+            impact_scale=1.0,
             acc_range_m_s2=16.0 * GRAVITY_M_S2,
             gyro_range_rad_s=2000.0 * _DEG,
         )
@@ -237,8 +262,9 @@ def perturb_placement(p: SensorPlacement, errors: ImuErrorModel, rng: np.random.
     return SensorPlacement(p.segment, pos, rot)
 
 
-def _band_limited(rng: np.random.Generator, t: np.ndarray, rms: float, band_hz: tuple[float, float],
-                  n_tones: int = 8) -> np.ndarray:
+def _band_limited(
+    rng: np.random.Generator, t: np.ndarray, rms: float, band_hz: tuple[float, float], n_tones: int = 8
+) -> np.ndarray:
     """Random smooth 3-D signal (N,3): sum of sinusoids in `band_hz` with RMS `rms` per axis."""
     f = rng.uniform(band_hz[0], band_hz[1], size=(n_tones, 3))
     phase = rng.uniform(0, 2 * np.pi, size=(n_tones, 3))
@@ -258,9 +284,14 @@ def _motion_envelope(omega: np.ndarray, dt: float, window_s: float = 0.5) -> np.
 def _skew(v: np.ndarray) -> np.ndarray:
     """(N,3) -> (N,3,3) cross-product matrices."""
     z = np.zeros(v.shape[0])
-    return np.stack([np.stack([z, -v[:, 2], v[:, 1]], -1),
-                     np.stack([v[:, 2], z, -v[:, 0]], -1),
-                     np.stack([-v[:, 1], v[:, 0], z], -1)], axis=1)
+    return np.stack(
+        [
+            np.stack([z, -v[:, 2], v[:, 1]], -1),
+            np.stack([v[:, 2], z, -v[:, 0]], -1),
+            np.stack([-v[:, 1], v[:, 0], z], -1),
+        ],
+        axis=1,
+    )
 
 
 def _left_jacobian(theta: np.ndarray) -> np.ndarray:
@@ -296,6 +327,7 @@ def synthesize_imu(
     errors: ImuErrorModel,
     rate_hz: float,
     rng: np.random.Generator,
+    heel_strikes_s: dict[str, np.ndarray | list[float]] | None = None,
 ) -> ImuSynthesis:
     """Synthesise IMU signals for every placement (segment order of body.SEGMENTS).
 
@@ -304,13 +336,16 @@ def synthesize_imu(
     actual (perturbed) mountings the signals were generated with. `signals[s].time_s` are the reported
     stamps (sample instants plus jitter); the signals themselves are the motion at the sample instants
     `kin.time_s[::k]`, so they line up with the decimated truth sample for sample.
+    `heel_strikes_s` = {"l": times, "r": times} (s, same clock as `kin.time_s`) enables the heel-strike
+    transients of the error model (a side's strikes shake its own leg and the pelvis).
     """
     if not isinstance(errors, ImuErrorModel):
         raise TypeError(f"errors must be an ImuErrorModel, got {type(errors).__name__}")
     missing = [s for s in placements if s not in kin.rotation]
     if missing:
-        raise ValueError(f"no kinematics for placement segment(s) {missing}; "
-                         f"kinematics have {list(kin.segments)}")
+        raise ValueError(
+            f"no kinematics for placement segment(s) {missing}; kinematics have {list(kin.segments)}"
+        )
     for s, p in placements.items():
         if p.segment != s:
             raise ValueError(f"placements[{s!r}] is for segment {p.segment!r}")
@@ -348,10 +383,20 @@ def synthesize_imu(
             # Relative angular velocity of the skin frame in segment axes, mapped to ground.
             w_rel_seg = np.einsum("nij,nj->ni", _left_jacobian(th), dth)
             omega_s = omega + np.einsum("nij,nj->ni", r_seg, w_rel_seg)
+        if errors.impact_scale > 0 and heel_strikes_s:
+            a_com = a_com + np.einsum(
+                "nij,nj->ni",
+                r_seg,
+                _impact_series(t, seg, heel_strikes_s, errors, rng)[:, None] * _IMPACT_DIRECTION,
+            )
         r_g = np.einsum("nij,nj->ni", r_seg, lever)
-        a_s = (a_com + np.cross(alpha, r_g) + np.cross(omega, np.cross(omega, r_g))
-               + 2.0 * np.cross(omega, np.einsum("nij,nj->ni", r_seg, rel_vel))
-               + np.einsum("nij,nj->ni", r_seg, rel_acc))
+        a_s = (
+            a_com
+            + np.cross(alpha, r_g)
+            + np.cross(omega, np.cross(omega, r_g))
+            + 2.0 * np.cross(omega, np.einsum("nij,nj->ni", r_seg, rel_vel))
+            + np.einsum("nij,nj->ni", r_seg, rel_acc)
+        )
         r_sensor = r_seg @ r_rel @ p.sensor_to_segment  # sensor -> ground
         f = np.einsum("nji,nj->ni", r_sensor, a_s - GRAVITY_VECTOR_M_S2)
         w = np.einsum("nji,nj->ni", r_sensor, omega_s)
@@ -363,6 +408,22 @@ def synthesize_imu(
         q = Rotation.from_matrix(r_sensor).as_quat()  # x, y, z, w
         signals[seg] = ImuSignals(stamps, f, w, orientation_wxyz=np.column_stack([q[:, 3], q[:, :3]]))
     return ImuSynthesis(signals, actual)
+
+
+def _impact_series(
+    t: np.ndarray, seg: str, heel_strikes_s: dict, e: ImuErrorModel, rng: np.random.Generator
+) -> np.ndarray:
+    """Sum of damped sinusoids A exp(-dt/tau) sin(2 pi f dt) after each relevant heel strike (N,)."""
+    amp, freq = e.impact_per_segment.get(_seg_type(seg), (0.0, 0.0))
+    sides = ("l", "r") if seg == "pelvis" else (seg[-1],)
+    out = np.zeros_like(t)
+    for side in sides:
+        for t0 in np.asarray(heel_strikes_s.get(side, ()), dtype=float):
+            dt = t - t0
+            m = (dt >= 0) & (dt < 8 * e.impact_decay_s)
+            a = e.impact_scale * amp * rng.lognormal(0.0, 0.2)
+            out[m] += a * np.exp(-dt[m] / e.impact_decay_s) * np.sin(2 * np.pi * freq * dt[m])
+    return out
 
 
 def _gauss_markov(rng: np.random.Generator, n: int, sigma: float, tau_s: float, dt: float) -> np.ndarray:
@@ -387,16 +448,17 @@ def _error_matrix(rng: np.random.Generator, scale_std: float, misalign_std: floa
     return m
 
 
-def _apply_sensor_errors(f: np.ndarray, w: np.ndarray, e: ImuErrorModel, dt: float,
-                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _apply_sensor_errors(
+    f: np.ndarray, w: np.ndarray, e: ImuErrorModel, dt: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     n = f.shape[0]
     rate = 1.0 / dt
     f = f @ _error_matrix(rng, e.scale_factor_std, e.misalignment_std_rad).T
     w = w @ _error_matrix(rng, e.scale_factor_std, e.misalignment_std_rad).T
-    for arr, off, instab, dens in ((f, e.acc_bias_offset_std_m_s2, e.acc_bias_instability_m_s2,
-                                    e.acc_noise_density_m_s2_rthz),
-                                   (w, e.gyro_bias_offset_std_rad_s, e.gyro_bias_instability_rad_s,
-                                    e.gyro_noise_density_rad_s_rthz)):
+    for arr, off, instab, dens in (
+        (f, e.acc_bias_offset_std_m_s2, e.acc_bias_instability_m_s2, e.acc_noise_density_m_s2_rthz),
+        (w, e.gyro_bias_offset_std_rad_s, e.gyro_bias_instability_rad_s, e.gyro_noise_density_rad_s_rthz),
+    ):
         if off > 0:
             arr += rng.normal(0.0, off, 3)
         if instab > 0:
@@ -410,10 +472,15 @@ def _apply_sensor_errors(f: np.ndarray, w: np.ndarray, e: ImuErrorModel, dt: flo
     return f, w
 
 
-def oscillating_segments_kinematics(duration_s: float, rate_hz: float, seed: int = 0,
-                                    segments: tuple[str, ...] = SEGMENTS, stride_hz: float = 0.9,
-                                    forward_speed_m_s: float = 1.2,
-                                    stand_s: float = 2.0) -> SegmentKinematics:
+def oscillating_segments_kinematics(
+    duration_s: float,
+    rate_hz: float,
+    seed: int = 0,
+    segments: tuple[str, ...] = SEGMENTS,
+    stride_hz: float = 0.9,
+    forward_speed_m_s: float = 1.2,
+    stand_s: float = 2.0,
+) -> SegmentKinematics:
     """Analytic, exactly differentiable gait-like rigid motion of independent segments (NOT a gait
     model: no joints, no contacts). For unit tests and benchmarks of IMU synthesis and kinematics:
     each segment pitches about its y axis (thigh/shank/foot up to ~0.5/0.7/0.6 rad at the stride
@@ -484,8 +551,9 @@ def oscillating_segments_kinematics(duration_s: float, rate_hz: float, seed: int
     return SegmentKinematics(t, rot, com, acc, om, al)
 
 
-def with_standing_prefix(kin: SegmentKinematics, standing_s: float = 2.0,
-                         transition_s: float = 1.0) -> tuple[SegmentKinematics, int]:
+def with_standing_prefix(
+    kin: SegmentKinematics, standing_s: float = 2.0, transition_s: float = 1.0
+) -> tuple[SegmentKinematics, int]:
     """Prepend `standing_s` of still neutral standing (every segment frame aligned with ground, as the
     static calibration assumes) and a smooth `transition_s` rotation into the first frame of `kin`.
 
