@@ -2,8 +2,9 @@
 
 Walking: opensim_walk_rajagopal (IK+RRA coordinates, GRF) and opensim_subject01_walk (IK, GRF).
 Running: hamner_run_subject04 run200..run500 joint coordinates from OpenSim IK (markers only in the
-shared data): taken from `--run-coordinates DIR` (files run200.mot ... as written by the real-trials
-builder) when given. Gait events (heel strike / toe off) come from the measured vertical GRF
+shared data): taken from `--run-coordinates DIR` (files *run200*.mot ..., e.g. the real-trials cache of
+`imu-torque real-trials`, which scales the generic model and runs OpenSim IK: hamner_run_subject04_
+run200_ik.mot). Gait events (heel strike / toe off) come from the measured vertical GRF
 (threshold 5 % body weight). Speed: overground trials from the pelvis translation; treadmill trials
 from the nominal belt speed when known, else estimated as the backward speed of the stance ankle
 relative to the pelvis (project forward kinematics of the IK coordinates).
@@ -182,9 +183,10 @@ def collect_trials(data: Path, run_coordinates: Path | None) -> list[RealCycleDa
         d = data / "hamner_run_subject04"
         info = json.loads((d / "_subject.json").read_text())
         for trial in ("run200", "run300", "run400", "run500"):
-            f = run_coordinates / f"{trial}.mot"
-            if not f.exists():
-                raise FileNotFoundError(f"{f}: running IK coordinates not found")
+            found = sorted(run_coordinates.glob(f"*{trial}*.mot"))
+            if not found:
+                raise FileNotFoundError(f"{run_coordinates}: no running IK coordinates *{trial}*.mot")
+            f = found[0]
             st = read_storage(d / trial / "grf.mot")
             ids = {
                 "r": ("R_ground_force_v", "R_ground_force_p", "R_ground_torque_"),
