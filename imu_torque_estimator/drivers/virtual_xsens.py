@@ -182,6 +182,19 @@ class VirtualXsens:
             self.stf_start = int(stf_start) & 0xFFFFFFFF
         self._plug()
 
+    def reboot(self, stf_start: int = 0) -> None:
+        """Device restart without losing the port (power glitch): counters and clock restart and the
+        device resumes measuring with its stored configuration."""
+        with self._lock:
+            self.stf_start = int(stf_start) & 0xFFFFFFFF
+            self._stf0 = self.stf_start
+            self._counter = 0
+            self._t0 = time.monotonic()
+            self._t0_wall_ns = time.time_ns()
+            self._k = 0
+            self._next = self._t0
+            self._measuring = True
+
     @property
     def measuring(self) -> bool:
         return self._measuring

@@ -117,6 +117,7 @@ class XsensDevice:
         clock_ns: Callable[[], int] = time.time_ns,
         logger: logging.Logger | None = None,
         clock: SampleClock | None = None,
+        expected_device_id: int | None = None,
     ) -> None:
         if not isinstance(rate_hz, int) or not 1 <= rate_hz <= 400:
             raise ValueError(f"rate_hz must be an integer in 1..400 (MTi orientation output limit), "
@@ -140,6 +141,8 @@ class XsensDevice:
         self.clock = clock or SampleClock(tick_hz=x.SAMPLE_TIME_FINE_HZ)
         self.period_ticks = x.SAMPLE_TIME_FINE_HZ // rate_hz
         self.device_id: int | None = None
+        # maps a port to a physical sensor: after a replug, USB ports can swap (ttyUSB0 <-> ttyUSB1)
+        self.expected_device_id = expected_device_id
         self._serial: serial.Serial | None = None
         self._parser = x.FrameParser(max_payload=1024)
         self._pending: list[x.XbusMessage] = []
@@ -209,6 +212,10 @@ class XsensDevice:
                 self.device_id = x.parse_device_id(reply.payload)
             except x.XsensProtocolError as exc:
                 raise XsensDeviceError(f"{self.port}: bad DeviceID reply: {exc}") from exc
+            if self.expected_device_id is not None and self.device_id != self.expected_device_id:
+                raise XsensDeviceError(
+                    f"{self.port}: device id {self.device_id:08X} is not the expected "
+                    f"{self.expected_device_id:08X} (sensor on another port, or ports swapped after replug)")
             wanted = self.output_settings
             ack = self._request(x.set_output_configuration(wanted), x.MID.SET_OUTPUT_CONFIGURATION,
                                 "SetOutputConfiguration", config=True)
