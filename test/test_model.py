@@ -313,3 +313,134 @@ def test_grouped_metrics_pools_per_condition():
     assert g["walk 1.2 m/s +0 %"]["knee_flexion_l"]["rmse_nm_per_kg"] == pytest.approx(0.1)
     assert g["run 3.0 m/s +0 %"]["n_samples"] == 300 and g["all"]["n_samples"] == 600
     assert "walk 1.2" in metrics.format_table(g, body.JOINTS)
+
+
+# ------------------------------------------------------------------ dataset wiring and CLI
+
+
+def _fake_trial(subject: int, cond: int, n: int = 500):
+    """A dataset-format trial with smooth signals and moments that are a causal filter of them
+    (not gait physics: this exercises the data plumbing and CLI, not biomechanics)."""
+    from scipy.signal import lfilter
+
+    from imu_torque_estimator.sim.imu import default_placements
+    from imu_torque_estimator.sim.trial import SimTrial
+
+    placements = default_placements(body.lower_body_model(70.0, 1.75, "male"))
+    rng = np.random.default_rng(100 * subject + cond)
+    t = np.arange(n) / 100.0
+    w = np.sin(2 * np.pi * (1.0 + 0.3 * cond) * t[None, :, None] + rng.uniform(0, 6, (7, 1, 3)))
+    f = np.array([0, 0, body.GRAVITY_M_S2]) + 2.0 * np.cos(2 * np.pi * (1.0 + 0.3 * cond) * t[None, :, None]
+                                                           + rng.uniform(0, 6, (7, 1, 3)))
+    mom = lfilter([0.1], [1, -0.9], np.concatenate([w[:6, :, 1].T, f[:6, :, 0].T], axis=1)[:, :6], axis=0)
+    eye = np.broadcast_to(np.eye(3), (7, n, 3, 3))
+    meta = {"trial_id": f"S{subject:03d}_c{cond}", "subject_id": f"S{subject:03d}", "sex": "male",
+            "mass_kg": 70.0, "height_m": 1.75, "mode": "walk" if cond == 0 else "run",
+            "speed_m_s": 1.2 if cond == 0 else 3.0, "slope_pct": 0.0, "seed": subject, "rate_hz": 100.0,
+            "events": {}}
+    return SimTrial(time_s=t, imu_specific_force_m_s2=f, imu_angular_rate_rad_s=w,
+                    imu_stamp_s=np.broadcast_to(t, (7, n)).copy(), rotation=eye.copy(),
+                    com_acceleration_m_s2=np.zeros((7, n, 3)), angular_velocity_rad_s=np.zeros((7, n, 3)),
+                    sensor_to_segment=np.array([placements[s].sensor_to_segment for s in body.SEGMENTS]),
+                    sensor_position_m=np.zeros((7, 3)), moments_nm_per_kg=mom, grf_n=np.zeros((2, n, 3)),
+                    cop_m=np.zeros((2, n, 3)), meta=meta)
+
+
+@pytest.fixture(scope="module")
+def fake_dataset(tmp_path_factory):
+    from imu_torque_estimator.sim.dataset import write_shard
+
+    d = tmp_path_factory.mktemp("dataset")
+    for s in range(5):
+        for c in range(2):
+            write_shard(_fake_trial(s, c), d)
+    return d
+
+
+def test_load_sequences_uses_the_kinematics_features_and_caches_them(fake_dataset):
+    from imu_torque_estimator import kinematics as kin
+    from imu_torque_estimator.model.dataset import load_sequences
+
+    seqs = load_sequences(fake_dataset, ("3imu", "7imu"), workers=1, progress=False)
+    assert len(seqs["3imu"]) == len(seqs["7imu"]) == 10
+    s3, s7 = seqs["3imu"][0], seqs["7imu"][0]
+    assert s3.features.shape == (500, 18) and s7.features.shape == (500, 42) and s3.targets.shape == (500, 6)
+    # 3imu columns are the pelvis + shank columns of the 7imu features, by name
+    names7 = kin.feature_names("7imu")
+    idx = [names7.index(n) for n in kin.feature_names("3imu")]
+    np.testing.assert_array_equal(s3.features, s7.features[:, idx])
+    cache = list((fake_dataset / "features").glob("*/*.npz"))
+    assert len(cache) == 10
+    again = load_sequences(fake_dataset, ("3imu",), workers=1, progress=False)["3imu"]
+    np.testing.assert_array_equal(again[0].features, s3.features)
+    assert again[0].meta == s3.meta and s3.meta["mode"] in ("walk", "run")
+
+
+def test_load_sequences_bad_inputs(tmp_path):
+    from imu_torque_estimator.model.dataset import load_sequences
+
+    with pytest.raises(ValueError, match="dataset folder not found"):
+        load_sequences(tmp_path / "nope", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no trials found"):
+        load_sequences(tmp_path / "empty", progress=False)
+    with pytest.raises(ValueError, match="unknown calibration mode"):
+        load_sequences(tmp_path / "empty", calibration="magic", progress=False)
+
+
+def test_cli_train_and_evaluate(fake_dataset, tmp_path, capsys):
+    from imu_torque_estimator import kinematics as kin
+    from imu_torque_estimator.cli import main
+
+    out = tmp_path / "m3"
+    rc = main(["train", "--data", str(fake_dataset), "--sensor-set", "3imu", "--out", str(out),
+               "--hidden", "8", "--layers", "1", "--window", "60", "--burn-in", "20", "--batch", "8",
+               "--max-steps", "20", "--eval-every", "10", "--threads", "1", "--workers", "1",
+               "--test-fraction", "0.2", "--no-progress"])
+    assert rc == 0
+    b = load_bundle(out, expect_sensor_set="3imu", expect_rate_hz=100.0,
+                    expect_feature_spec=kin.FEATURE_SPEC_ID)
+    assert b.network.cell == "lstm"
+    m = b.metrics["held_out_synthetic_subjects"]
+    assert m["subjects"] == b.training["test_subjects"] and len(m["subjects"]) == 1
+    assert not set(m["subjects"]) & set(b.training["data"]["subjects"])
+    assert np.isfinite(m["by_mode"]["all"]["knee_flexion_l"]["rmse_nm_per_kg"])
+    assert (out / "train_log.jsonl").read_text().count("\n") == 2
+    js = tmp_path / "eval.json"
+    rc = main(["evaluate", "--model", str(out), "--data", str(fake_dataset), "--json", str(js),
+               "--workers", "1", "--no-progress"])
+    assert rc == 0
+    ev = json.loads(js.read_text())
+    assert ev["subject_selection"] == "test" and not ev["overlaps_training_subjects"]
+    assert ev["subjects"] == m["subjects"]
+    # same trials, same engine: evaluate reproduces the metrics stored at training time
+    assert ev["by_mode"]["all"]["hip_flexion_l"]["rmse_nm_per_kg"] == pytest.approx(
+        m["by_mode"]["all"]["hip_flexion_l"]["rmse_nm_per_kg"])
+    assert "hip_l" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, fake_dataset):
+    from imu_torque_estimator.cli import main
+
+    assert main(["train", "--data", str(tmp_path / "none"), "--sensor-set", "3imu", "--out",
+                 str(tmp_path / "m")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path / "nomodel"), "--data", str(fake_dataset)]) == 2
+    assert "directory does not exist" in capsys.readouterr().err
+
+
+def test_cli_train_defaults_on_an_existing_dataset(fake_dataset, tmp_path):
+    from imu_torque_estimator.cli import main
+
+    rc = main(["train-defaults", "--data", str(fake_dataset), "--out", str(tmp_path / "models"),
+               "--hidden", "8", "--layers", "1", "--window", "60", "--burn-in", "20", "--batch", "8",
+               "--max-steps", "10", "--eval-every", "10", "--workers", "1", "--test-fraction", "0.2",
+               "--sequential", "--no-progress"])
+    assert rc == 0
+    rec = json.loads((tmp_path / "models" / "train_defaults.json").read_text())
+    assert {"dataset_s", "features_s", "training_s", "total_s"} <= set(rec["timings"])
+    for s in ("3imu", "7imu"):
+        b = load_bundle(tmp_path / "models" / s, expect_sensor_set=s)
+        card = (tmp_path / "models" / s / "MODEL_CARD.md").read_text()
+        assert b.model_id in card and "Limits" in card
+        assert rec["config"] == b.training["config"]

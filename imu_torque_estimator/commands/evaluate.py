@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     warmup = int(bundle.training.get("config", {}).get("burn_in", 50))
     m = evaluate_sequences(bundle, seqs, warmup)
     result = {"model": str(args.model), "model_id": bundle.model_id, "sensor_set": bundle.sensor_set,
-              "data": str(args.data), "subjects": used, "calibration": calibration,
+              "data": str(args.data), "subject_selection": used, "calibration": calibration,
               "overlaps_training_subjects": bool(trained & set(m["subjects"])), **m}
     print(format_table(m["by_mode"], bundle.output_joints[:6], f"{bundle.sensor_set} {bundle.model_id} on "
                        f"{args.data} ({used} subjects, {m['n_trials']} trials)"))
