@@ -14,6 +14,7 @@ Sources for the protocol facts used here (cited per constant below):
           quaternions converting NED/NWU orientation to ENU; rotation matrix sent column-major),
   [ETHZ]  ethz-asl/ethzasl_xsens_driver nodes/mtdef.py (message ids incl. Error 0x42 with its error codes,
           ReqDID 0x00 / DeviceID 0x01, SetBaudrate 0x18 and the baud-rate code table, ack = mid + 1),
+  [SDK]   Xsens SDK xsmessage.h: XS_MAXDATALEN = 8192 - 7, XS_MAXSHORTDATALEN = 254,
   [MT.h]  fixed-point layouts: fp12.20 = signed int32 / 2^20; fp16.32 = u32 fraction followed by an
           int16 integer part (value = (int16 << 32 | u32) / 2^32), 6 bytes.
 Framing: FA (preamble) FF (bus id) MID LEN [EXTLEN_hi EXTLEN_lo if LEN == FF] DATA CS, with the
@@ -30,10 +31,14 @@ from enum import IntEnum
 PREAMBLE = 0xFA
 BUS_ID_MASTER = 0xFF  # "bus identifier / address" of a directly connected MTi [LL]
 EXTENDED_LENGTH = 0xFF  # LEN byte value announcing a 2-byte big-endian extended length [LL]
-# Largest data field accepted by the parser. Xsens devices send extended messages of at most 2048 data
-# bytes (Xsens SDK XS_MAXDATALEN family); a smaller cap bounds the latency a corrupt header can cause.
-MAX_PAYLOAD_BYTES = 2048
-SAMPLE_TIME_FINE_HZ = 10_000  # SampleTimeFine counts 10 kHz ticks on MTi 1/10/100/600 (issue 9, [XDI])
+# Largest data field accepted by the parser: XS_MAXDATALEN = 8192 - 7 in the Xsens SDK (xsmessage.h;
+# XS_MAXSHORTDATALEN = 254, so 255+ bytes use the extended length). A smaller cap (XsensDevice uses
+# 1024) bounds how long a corrupt header announcing a long frame can hold back the frames behind it.
+MAX_PAYLOAD_BYTES = 8192 - 7
+# SampleTimeFine counts 0.1 ms ticks in a u32 (rolls over after 2^32 ticks): Movella's ROS driver
+# xsens_ros_mti_driver xsens_time_handler.cpp ("1 tenth of a millisecond = 100000 nanoseconds",
+# m_RollOver = 0xFFFFFFFF), issue 9.
+SAMPLE_TIME_FINE_HZ = 10_000
 
 
 class XsensProtocolError(ValueError):
