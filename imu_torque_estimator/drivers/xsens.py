@@ -399,7 +399,8 @@ class MTData2Packet:
 
     quaternion_wxyz / rotation_matrix: sensor frame -> ENU (the device's NED/NWU output re-expressed).
     acceleration_m_s2 (specific force incl. gravity), rate_of_turn_rad_s, magnetic_field_au: sensor
-    frame S, body-fixed, not affected by the reference-frame choice [MTX 4.1.1].
+    frame S, body-fixed, not affected by the reference-frame choice, which selects the local earth
+    frame L only [MTX 4.1.1; MT0605P.2018.E 5.2.1-5.2.3]; frame bits on these ids are ignored.
     free_acceleration_m_s2: ENU, gravity removed. rotation_matrix is row-major nested tuples.
     """
 
