@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,3 +324,56 @@ def test_evaluation_pipeline_reports_small_errors_for_ideal_sensors() -> None:
     with pytest.raises(ValueError, match="calibration mode"):
         evaluate_on_kinematics(kin, PLACEMENTS, imu.ImuErrorModel.ideal(), 100.0, np.random.default_rng(0),
                                calibration="magic")
+
+
+def test_static_calibrator_adapter_for_stream_state_machines(walk) -> None:
+    _, syn = walk
+    segs = body.SENSOR_SETS["3imu"]
+    f, w = _arrays(syn.signals, segs)
+    cal_fn = K.static_calibrator(PLACEMENTS, segs)
+    cal = cal_fn(f[:, :150].transpose(1, 0, 2), w[:, :150].transpose(1, 0, 2))
+    assert list(cal) == list(segs) and all("static" in c.method for c in cal.values())
+    est = K.KinematicsEstimator("3imu", 100.0, cal)
+    assert est.step(f[:, 0], w[:, 0]).shape == (18,)
+    with pytest.raises(K.CalibrationError, match="not gravity|standing"):
+        cal_fn(np.zeros((50, 3, 3)), np.zeros((50, 3, 3)))
+    with pytest.raises(K.CalibrationError, match=r"\(N, 3, 3\)"):
+        cal_fn(np.zeros((50, 2, 3)), np.zeros((50, 2, 3)))
+    with pytest.raises(ValueError, match="no nominal"):
+        K.static_calibrator({}, segs)
+
+
+DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (DATA / "opensense_xsens_walk").is_dir(),
+                    reason="../shared/data/opensense_xsens_walk not available")
+def test_real_xsens_walk_calibration_converges() -> None:
+    from imu_torque_estimator.data.xsens_text import read_xsens_trial
+
+    sig = read_xsens_trial(DATA / "opensense_xsens_walk")
+    segs = tuple(s for s in body.SEGMENTS if s in sig)
+    assert segs == body.SEGMENTS
+    n = min(len(sig[s].time_s) for s in segs)
+    f = np.stack([sig[s].specific_force_m_s2[:n] for s in segs])
+    w = np.stack([sig[s].angular_rate_rad_s[:n] for s in segs])
+    ok = np.all(np.isfinite(f), axis=(0, 2)) & np.all(np.isfinite(w), axis=(0, 2))
+    f, w = f[:, ok], w[:, ok]
+    win = K.find_still_window(f, w, 100.0)
+    assert win is not None and win.stop - win.start >= 200  # >= 2 s of standing at the start
+    static = {s: (f[i, win], w[i, win]) for i, s in enumerate(segs)}
+    half = (n - win.stop) // 2
+    parts = [slice(win.stop + 100, win.stop + half), slice(win.stop + half, n)]
+    cals = [K.calibrate(PLACEMENTS, static, {s: (f[i, p], w[i, p]) for i, s in enumerate(segs)},
+                        sign_from_gait=True, min_eig_ratio=2.5) for p in parts]
+    for s in ("shank_l", "shank_r", "foot_l", "foot_r", "thigh_l", "thigh_r"):
+        assert all("functional" in c[s].method for c in cals), s
+        d = cals[0][s].sensor_to_segment @ cals[1][s].sensor_to_segment.T
+        angle = np.degrees(np.arccos(np.clip((np.trace(d) - 1) / 2, -1, 1)))
+        # the two halves of the walk agree (thighs less: more soft tissue, turning walk)
+        assert angle < (9.0 if s.startswith("thigh") else 6.0), (s, angle)
+    # calibrated shank flexion rate has the swing signature: peaks near -5 rad/s, stance up to +2
+    c = cals[1]["shank_r"]
+    flex = ((w[segs.index("shank_r")] - c.gyro_bias_rad_s) @ c.sensor_to_segment.T)[:, 1]
+    assert -7.0 < np.percentile(flex, 1) < -3.0 and 1.0 < np.percentile(flex, 99) < 4.0

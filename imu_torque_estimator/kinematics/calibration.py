@@ -17,6 +17,7 @@ Three sources, combined per segment by `calibrate`:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,3 +258,25 @@ def calibrate(
             np.arccos(np.clip((np.trace(c @ c0.T) - 1) / 2, -1, 1))))
         out[seg] = Calibration(seg, c, base.sensor_position_m, bias, "+".join(methods), quality)
     return out
+
+
+StaticCalibrator = Callable[[np.ndarray, np.ndarray], dict[str, Calibration]]
+
+
+def static_calibrator(nominal: dict[str, object], segments: tuple[str, ...]) -> StaticCalibrator:
+    """Adapter for stream-level state machines (e.g. streams.py): returns f(accel (N,S,3), gyro (N,S,3))
+    -> {segment: Calibration} using the static standing window only (z axis + gyro bias; heading and
+    lever arm from `nominal`). Raises CalibrationError (a ValueError) when the window is not standing."""
+    missing = [s for s in segments if s not in nominal]
+    if missing:
+        raise ValueError(f"no nominal mounting for segment(s) {missing}")
+
+    def _calibrate(accel: np.ndarray, gyro: np.ndarray) -> dict[str, Calibration]:
+        a, g = np.asarray(accel, float), np.asarray(gyro, float)
+        if a.ndim != 3 or a.shape != g.shape or a.shape[1:] != (len(segments), 3):
+            raise CalibrationError(f"static window must be (N, {len(segments)}, 3) arrays, "
+                                   f"got {a.shape} and {g.shape}")
+        return calibrate({s: nominal[s] for s in segments},
+                         {s: (a[:, i], g[:, i]) for i, s in enumerate(segments)})
+
+    return _calibrate

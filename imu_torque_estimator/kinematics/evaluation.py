@@ -31,7 +31,8 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
                            functional_kin: SegmentKinematics | None = None) -> dict:
     """Per-segment accuracy of the pipeline on one motion. `calibration`: 'config' (nominal mounting
     only), 'static' (+ standing pose), 'static+functional' (+ flexion axis from `functional_s` of
-    walking), or 'true' (the actual perturbed mounting: isolates sensor errors from calibration).
+    walking), or 'true' (the actual perturbed mounting and lever arm, gyro bias from the standing
+    window: isolates sensor errors from mounting calibration).
     `functional_kin`: a separate walking motion of the same subject, recorded with the same mounting,
     for the functional step (the product calibrates on a few walking strides, also before running);
     default: the first `functional_s` of `kin` itself."""
@@ -49,9 +50,13 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
     f = np.stack([syn.signals[s].specific_force_m_s2 for s in segs])
     w = np.stack([syn.signals[s].angular_rate_rad_s for s in segs])
     if calibration == "true":
+        # true mounting and lever arm; gyro bias still from the standing window as in the product
         from .calibration import Calibration
 
-        cal = {s: Calibration.from_placement(actual[s]) for s in segs}
+        win = find_still_window(f, w, rate_hz)
+        cal = {s: Calibration(s, actual[s].sensor_to_segment, actual[s].position_m,
+                              w[i, win].mean(axis=0) if win is not None else np.zeros(3), "true")
+               for i, s in enumerate(segs)}
     else:
         static = walking = None
         if calibration in ("static", "static+functional"):
