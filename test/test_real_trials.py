@@ -157,10 +157,38 @@ def test_walking_speed_overground_and_treadmill(pelvis_v, foot_v):
 
 
 def test_marker_weights():
-    w = marker_weights(["RASI", "LPSI", "RCAL", "LTOE", "RTH1", "LTB3", "RUA1", "LFAradius", "C7"])
-    assert w["RASI"] == w["RCAL"] == w["LTOE"] == 10.0
+    w = marker_weights(["RASI", "LPSI", "RCAL", "LTOE", "RTH1", "LTB3", "RUA1", "LFAradius", "C7", "RLFC",
+                        "LMMAL", "RHJC", "LKJC", "RAJC"])
+    assert w["RASI"] == w["RCAL"] == w["LTOE"] == w["RLFC"] == w["LMMAL"] == 10.0
     assert w["RTH1"] == w["LTB3"] == w["C7"] == 1.0
     assert w["RUA1"] == w["LFAradius"] == 0.1
+    assert w["RHJC"] == w["LKJC"] == w["RAJC"] == 0.0  # virtual joint centres: scaling only
+
+
+def test_stances_are_complete_loaded_runs():
+    loaded = np.array([1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1], dtype=bool)
+    # The run at the start and the one reaching the end are incomplete and left out.
+    assert rt._stances(loaded) == [(4, 7), (8, 9)]
+    assert rt._stances(np.zeros(5, dtype=bool)) == []
+
+
+@needs_data
+@needs_opensim
+@pytest.mark.data
+@pytest.mark.opensim
+@pytest.mark.slow
+def test_c3d_walk_trial(tmp_path_factory):
+    """C3D walk (scale from joint-centre markers, IK, plate GRF): mass from the stride impulse is that
+    of an adult, moments of normal walking, window covers about one stride."""
+    cache = tmp_path_factory.mktemp("rt_c3d")
+    t = rt.build_trial("opensim_c3d_walking2", DATA, cache)
+    assert 50 < t.mass_kg < 90 and 1.2 < t.speed_m_s < 2.0
+    assert 0.6 < t.time_s[-1] - t.time_s[0] < 1.2
+    assert t.quality["ik_lower_body_rms_m"] < 0.03
+    for side in ("l", "r"):
+        assert -2.2 < t.moment(f"ankle_dorsiflexion_{side}").min() < -0.7
+    fz = t.contacts["l"].force_n[:, 2] + t.contacts["r"].force_n[:, 2]
+    assert abs(fz.mean() / (t.mass_kg * GRAVITY_M_S2) - 1.0) < 0.15
 
 
 @needs_data

@@ -6,12 +6,16 @@ ScaleTool (manual scale factors + MarkerPlacer) with the factors measured from t
   trial, these markers are fixed on one rigid body) relative to the same distances on the model;
 - feet (talus, calcn, toes): CAL-TOE (foot length) per side;
 - torso: RACR-LACR and C7-CLAV; arms follow the torso factor;
-- thighs and shanks (femur, tibia): the trial has no knee or ankle landmarks, so the leg factor is
-  the one that minimises the IK marker RMS over a subset of frames (bounded scalar search), since the
-  pelvis-to-foot geometry over a gait cycle with changing knee angles fixes the leg lengths.
+- thighs and shanks (femur, tibia): the hamner trials have no knee or ankle landmarks, so the leg
+  factor is the one that minimises the IK marker RMS over a subset of frames (bounded scalar search),
+  since the pelvis-to-foot geometry over a gait cycle with changing knee angles fixes the leg lengths.
+  The C3D walks have the lab's joint-centre markers: femur from HJC-KJC, tibia from KJC-AJC (an
+  IK-RMS search of the femur factor, `fit_subject(search="femur")`, agreed within 0.01).
 Masses are scaled to the subject mass with the generic mass distribution preserved.
 Inverse kinematics: OpenSim InverseKinematicsTool with per-marker weights (`marker_weights`):
-bony pelvis and foot landmarks 10, thigh/shank cluster markers 1, trunk 1, arm markers 0.1.
+bony pelvis, knee, ankle and foot landmarks 10, thigh/shank cluster markers 1, trunk 1, arm markers
+0.1, lab-computed joint-centre markers (xHJC, xKJC, xAJC) 0 (they scale the legs, see
+`measured_scale_factors`, but are regression estimates that need not agree with the model's joints).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _TORSO_PAIRS = (("RACR", "LACR"), ("C7", "CLAV"))
 # Foot length only: the model's MT5 marker sits far more medially/proximally than on this subject.
 _FOOT_PAIRS = {"r": (("RCAL", "RTOE"),), "l": (("LCAL", "LTOE"),)}
 _ARM_BODIES = ("humerus", "ulna", "radius", "hand")
+_LANDMARKS = {"CAL", "TOE", "MT5", "MT1", "MT2", "LFC", "MFC", "LMAL", "MMAL"}
 
 
 def _opensim():
@@ -105,8 +110,9 @@ def marker_weights(names: list[str]) -> dict[str, float]:
     out = {}
     for n in names:
         u = n.upper()
-        if u in {"RASI", "LASI", "RPSI", "LPSI"} or u[1:] in {"CAL", "TOE", "MT5", "MT1", "MT2", "LFC", "MFC",
-                                                            "LMAL", "MMAL"}:
+        if u[1:] in {"HJC", "KJC", "AJC", "EJC", "SJC"}:
+            out[n] = 0.0  # lab-computed virtual joint centres: used for scaling only, not for IK
+        elif u in {"RASI", "LASI", "RPSI", "LPSI"} or u[1:] in _LANDMARKS:
             out[n] = LANDMARK_WEIGHT
         elif u[1:3] in {"TH", "TB"}:
             out[n] = CLUSTER_WEIGHT
@@ -328,30 +334,46 @@ class SubjectFit:
 
 def fit_subject(generic_model: str | Path, trc_path: str | Path, mass_kg: float, height_m: float,
                 out_dir: str | Path, leg_bounds: tuple[float, float] = (0.85, 1.15),
-                frame_step: int = 6, tol: float = 0.005) -> SubjectFit:
-    """Scale the generic model to a subject from one marker trial: measured factors for pelvis, torso
-    and feet, then a bounded search (scipy `minimize_scalar`) of the thigh/shank factor minimising the
-    IK marker RMS on every `frame_step`-th frame. Writes `<out_dir>/scaled.osim`."""
+                frame_step: int = 6, tol: float = 0.005, search: str = "leg",
+                placer_time: float | None = None) -> SubjectFit:
+    """Scale the generic model to a subject from one marker trial: measured factors (pelvis, torso,
+    feet, and tibias when joint-centre markers exist), then a bounded search (scipy
+    `minimize_scalar`) of one factor minimising the IK marker RMS on every `frame_step`-th frame:
+    `search="leg"` scales femurs and tibias together (no knee/ankle markers, hamner), `"femur"` the
+    femurs only (the tibias measured from KJC-AJC). Writes `<out_dir>/scaled.osim`."""
     from scipy.optimize import minimize_scalar
 
+    if search not in ("leg", "femur"):
+        raise ValueError(f"search must be 'leg' or 'femur', got {search!r}")
     t_start = time.perf_counter()
     generic_model, trc_path, out_dir = Path(generic_model), Path(trc_path), Path(out_dir)
     markers = read_trc(trc_path)
     factors = measured_scale_factors(generic_model, markers)
+    if search == "leg":
+        for key in ("femur_r", "femur_l", "tibia_r", "tibia_l"):
+            factors.pop(key, None)
+
+    def with_k(k: float) -> dict[str, float]:
+        out = dict(factors)
+        if search == "leg":
+            out["leg"] = float(k)
+        else:
+            out["femur_r"] = out["femur_l"] = float(k)
+        return out
+
     trace: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         def cost(k: float) -> float:
-            m = scale_model(generic_model, trc_path, mass_kg, height_m, Path(tmp) / "m.osim", k,
-                            factors=factors)
+            m = scale_model(generic_model, trc_path, mass_kg, height_m, Path(tmp) / "m.osim", None,
+                            placer_time=placer_time, factors=with_k(k))
             r = run_ik(m, trc_path, Path(tmp) / "ik.mot", frame_step=frame_step).rms_m
             trace.append((float(k), r))
             return r
 
         best = minimize_scalar(cost, bounds=leg_bounds, method="bounded", options={"xatol": tol})
-    k = float(best.x)
-    factors["leg"] = k
-    model = scale_model(generic_model, trc_path, mass_kg, height_m, out_dir / "scaled.osim", k,
-                        factors=factors)
+    factors = with_k(float(best.x))
+    model = scale_model(generic_model, trc_path, mass_kg, height_m, out_dir / "scaled.osim", None,
+                        placer_time=placer_time, factors=factors)
     return SubjectFit(model, factors, trace, time.perf_counter() - t_start)
 
 
@@ -382,3 +404,17 @@ def marker_errors(model_path: str | Path, coordinates_path: str | Path,
             if np.all(np.isfinite(exp)):
                 sq[m].append(float(np.sum((mset.get(m).getLocationInGround(state).to_numpy() - exp) ** 2)))
     return {m: float(np.sqrt(np.mean(v))) for m, v in sq.items() if v}
+
+
+def unlocked_copy(model_path: str | Path, out_path: str | Path) -> Path:
+    """Copy of a model with every coordinate unlocked (default values kept). IK needs the locks
+    (subtalar, mtp, wrists of the Hamner model have no markers to fix them); the kinematics stage
+    only replays the IK coordinates, where the locked ones are constant, and its coordinate probing
+    (opensim_model.trial_kinematics) cannot move a locked coordinate."""
+    osim = _opensim()
+    model = osim.Model(str(model_path))
+    for c in model.getCoordinateSet():
+        c.setDefaultLocked(False)
+    out_path = Path(out_path)
+    model.printToXML(str(out_path))
+    return out_path

@@ -356,6 +356,8 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
       support time (end of stance 1 - onset of stance 2) to the last stance end minus it.
     - Scaling: pelvis, torso from marker distances, femur HJC-KJC and tibia KJC-AJC per side from the
       lab's joint-centre markers, feet follow the tibia; MarkerPlacer at mid-stance of the first plate.
+      (An IK-RMS search of the femur factor on walking2, ik.fit_subject(search="femur"), found 1.146,
+      the same as HJC-KJC (1.144 / 1.134), so the measured factors are used.)
     """
     from . import ik
     from .c3d import read_c3d
@@ -442,17 +444,22 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
         _say(progress, f"{spec.name}: scaling the generic model to {mass_kg:.1f} kg")
         generic = ik.strip_forces(data_dir / spec.folder / spec.model, out_dir / "generic_no_muscles.osim",
                                   add_markers=_C3D_EXTRA_MARKERS)
-        factors = ik.measured_scale_factors(generic, read_trc(trc))
         placer_t = float(t_an[(s1[0] + s1[1]) // 2])
         # Height unknown: -1 mm is ScaleTool's "not given" (it is informational only).
+        factors = ik.measured_scale_factors(generic, read_trc(trc))
         ik.scale_model(generic, trc, mass_kg, -0.001, model, None, placer_time=placer_t, factors=factors)
         info = {"factors": factors, "placer_time_s": placer_t}
         info_path.write_text(json.dumps(info, indent=1))
     steps.append("OpenSim ScaleTool on the generic FULLBODY model: factors "
                  + ", ".join(f"{k} {v:.3f}" for k, v in info["factors"].items())
                  + f"; markers placed at {info['placer_time_s']:.3f} s (mid-stance)")
+    # Overground: speed = mean horizontal speed of the pelvis markers over the window.
+    inwin = (d.time_s >= window[0]) & (d.time_s <= window[1])
+    pel = np.mean([markers[m][inwin, :2] for m in ("RASI", "LASI", "RPSI", "LPSI")], axis=0)
+    speed = float(np.linalg.norm(pel[-1] - pel[0]) / (d.time_s[inwin][-1] - d.time_s[inwin][0]))
+    steps.append(f"speed {speed:.2f} m/s = mean horizontal pelvis-marker speed over the window")
     return {"model": model, "loads": loads, "mass_kg": float(mass_kg), "window_s": window, "trc": trc,
-            "steps": steps}
+            "steps": steps, "speed_m_s": speed}
 
 
 def _ik_with_quality(name: str, model: Path, trc: Path, cache_dir: Path, rebuild: bool,
@@ -462,7 +469,8 @@ def _ik_with_quality(name: str, model: Path, trc: Path, cache_dir: Path, rebuild
 
     coords_path = cache_dir / f"{name}_ik.mot"
     ik_info = cache_dir / f"{name}_ik.json"
-    if coords_path.exists() and ik_info.exists() and not rebuild:
+    fresh = coords_path.exists() and coords_path.stat().st_mtime >= Path(model).stat().st_mtime
+    if fresh and ik_info.exists() and not rebuild:
         ik_q = json.loads(ik_info.read_text())
     else:
         _say(progress, f"{name}: OpenSim inverse kinematics")
@@ -507,6 +515,7 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
     window: tuple[float, float] | None = None
     grf_cutoff: float | None = spec.filter_hz
     height_m = float("nan")
+    speed = spec.speed_m_s
     if spec.c3d:
         prep = _c3d_inputs(spec, data_dir, cache_dir, rebuild, progress)
         model, loads, mass_kg, window = prep["model"], prep["loads"], prep["mass_kg"], prep["window_s"]
@@ -515,6 +524,7 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
         quality.update(ik_q)
         steps.append(f"OpenSim InverseKinematicsTool ({quality['ik_frames']} frames)")
         mass_source = "GRF impulse over one stride"
+        speed = prep["speed_m_s"]
     elif spec.trc:
         model, info = _hamner_subject(data_dir, cache_dir, progress)
         steps.append(f"OpenSim ScaleTool on {spec.model}: mass {info['mass_kg']} kg, factors "
@@ -536,6 +546,12 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
         grf_cutoff = None  # as in the OpenSim reference ID of these trials
         mass_source = "model mass"
     coords = read_storage(coords_path)
+    if spec.c3d or spec.trc:
+        # Workaround: trial_kinematics probes each coordinate's Q index by setting it, which fails on
+        # locked coordinates (they then alias Q 0 = pelvis_tilt, and the pelvis loses its tilt).
+        from . import ik
+
+        model = ik.unlocked_copy(model, Path(model).with_name("scaled_unlocked.osim"))
 
     _say(progress, f"{name}: segment kinematics from the OpenSim model")
     t0 = time.perf_counter()
@@ -571,7 +587,6 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
             residual_moment_rms_nm=round(float(np.sqrt(np.mean(rm**2))), 2),
             residual_moment_peak_nm=round(float(rm.max()), 2),
             residual_moment_rms_pct_bw_h=round(float(100 * np.sqrt(np.mean(rm**2)) / (bw * lever)), 2))
-    speed = spec.speed_m_s
     if speed is None:
         speed = walking_speed_m_s(kin, contacts, mass_kg)
         steps.append("speed = mean pelvis CoM velocity minus median stance-foot velocity (works on "
