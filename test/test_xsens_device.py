@@ -363,3 +363,18 @@ def test_wrong_sensor_on_port_is_reported() -> None:
     with VirtualXsens(device_id=0x03700999) as vdev:
         with pytest.raises(XsensDeviceError, match="device id 03700999 is not the expected 03700123"):
             XsensDevice(vdev.port, expected_device_id=0x03700123).connect()
+
+
+def test_nonfinite_sensor_values_are_counted_not_published() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port)
+        dev.connect()
+        first = collect(dev, 0.1)
+        pc = first[-1].packet_counter
+        vdev.nan_counters = {pc + 10, pc + 11}
+        samples = first + collect(dev, 0.3)
+        dev.close()
+    assert dev.stats.nonfinite == 2
+    assert all(np.isfinite(s.specific_force_m_s2).all() for s in samples)
+    pcs = [s.packet_counter for s in samples]
+    assert pc + 10 not in pcs and pc + 11 not in pcs and pc + 12 in pcs

@@ -7,10 +7,11 @@ measurement state, streams MTData2 frames in real time built from a synthesised 
 swinging about its y axis while slowly turning about the vertical, at rest otherwise: specific force =
 R^T * (0, 0, g), sensor frame). Every emitted sample is recorded (`sent`) with its true values.
 
-Fault injection: `unplug()` / `replug()` (read error, device restart), `error_on` (answer a request
-with an Error message), `reject_config` ("error": Error 0x21, "modify": ack a different configuration),
-`drop_counters` (skip packets, counter gap), `inject_garbage()`, and a baud-rate check: if the host set
-the pty to a different speed than the device's, both directions are garbled as on a real UART.
+Fault injection: `unplug()` / `replug()` (read error, device restart), `reboot()` (restart on the
+same port), `error_on` (answer a request with an Error message), `reject_config` ("error": Error 0x21,
+"modify": ack a different configuration), `drop_counters` (skip packets, counter gap), `nan_counters`
+(NaN values), `silent` (hung device), `inject_garbage()`, and a baud-rate check: if the host set the pty
+to a different speed than the device's, both directions are garbled as on a real UART.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class VirtualXsens:
         self.error_on: dict[int, int] = {}
         self.reject_config: str | None = None
         self.drop_counters: set[int] = set()
+        self.nan_counters: set[int] = set()  # send NaN specific force in these packets (sensor fault)
         self.silent = False  # answer nothing, send nothing (device hung)
         # records
         self.sent: list[SentSample] = []
@@ -322,6 +324,8 @@ class VirtualXsens:
         status = 0x00000003  # self-test ok, filter valid (bits 0, 1)
         if counter in self.drop_counters:
             return
+        if counter in self.nan_counters:
+            f = (math.nan, math.nan, math.nan)
         items: list[tuple[int, object]] = []
         for s in self.outputs:
             kind = s.data_id & x.XDI_TYPE_MASK

@@ -93,6 +93,7 @@ class DeviceStats:
     duplicates: int
     unstamped: int
     incomplete: int
+    nonfinite: int
     device_errors: int
     read_errors: int
     reconnects: int
@@ -154,8 +155,8 @@ class XsensDevice:
         self._last_stf: int | None = None
         self._last_stamp_ns: int | None = None
         self._counts = dict.fromkeys(
-            ("samples", "unknown_ids", "malformed", "dropped_samples", "duplicates", "unstamped",
-             "incomplete", "device_errors", "read_errors", "reconnects"), 0)
+            ("samples", "unknown_ids", "malformed", "nonfinite", "dropped_samples", "duplicates",
+             "unstamped", "incomplete", "device_errors", "read_errors", "reconnects"), 0)
         self._clock_resets = 0
 
     # ---------------------------------------------------------------------------- configuration
@@ -186,7 +187,8 @@ class XsensDevice:
             malformed=p.malformed_mtdata2 + c["malformed"], unknown_ids=c["unknown_ids"],
             unknown_mids=p.unknown_mids, garbage_bytes=p.garbage_bytes,
             dropped_samples=c["dropped_samples"], duplicates=c["duplicates"], unstamped=c["unstamped"],
-            incomplete=c["incomplete"], device_errors=c["device_errors"], read_errors=c["read_errors"],
+            incomplete=c["incomplete"], nonfinite=c["nonfinite"], device_errors=c["device_errors"],
+            read_errors=c["read_errors"],
             reconnects=c["reconnects"], clock_outliers=self.clock.outliers,
             clock_resets=self._clock_resets,
         )
@@ -419,6 +421,11 @@ class XsensDevice:
         self._clock_resets += self.clock.resets - resets_before
         out: list[ImuSample] = []
         for pkt in fresh:
+            acc = np.array(pkt.acceleration_m_s2, dtype=np.float64)
+            gyr = np.array(pkt.rate_of_turn_rad_s, dtype=np.float64)
+            if not (np.isfinite(acc).all() and np.isfinite(gyr).all()):
+                c["nonfinite"] += 1  # a sensor fault is never published (downstream sees a gap)
+                continue
             stamp = self.clock.to_host_ns(pkt.sample_time_fine)  # type: ignore[arg-type]
             if self._last_stamp_ns is not None and stamp <= self._last_stamp_ns:
                 c["duplicates"] += 1  # would publish out of order / twice (e.g. right after reconnect)
@@ -429,8 +436,8 @@ class XsensDevice:
                 stamp_ns=stamp,
                 packet_counter=pkt.packet_counter,
                 sample_time_fine=pkt.sample_time_fine,  # type: ignore[arg-type]
-                specific_force_m_s2=np.array(pkt.acceleration_m_s2, dtype=np.float64),
-                angular_rate_rad_s=np.array(pkt.rate_of_turn_rad_s, dtype=np.float64),
+                specific_force_m_s2=acc,
+                angular_rate_rad_s=gyr,
                 orientation_wxyz=None if q is None else np.array(q, dtype=np.float64),
                 status_word=pkt.status_word,
             ))
