@@ -265,6 +265,8 @@ class KinematicsEstimator:
         self._outer = np.zeros((n, 3, 3))
         self._cp = np.zeros((n, 3, 1))
         self._outer9 = self._outer.reshape(n, 9, 1)
+        self._om_col, self._om_row = self._om[:, :, None], self._om[:, None, :]  # views made once
+        self._cp_flat = self._cp[:, :, 0]
         # orientation (VQF per sensor, bias-corrected gyro in the sensor frame)
         self._ws = np.zeros((n, 3))
         self._f_rows = [self._vf[i] for i in range(n)]
@@ -295,10 +297,9 @@ class KinematicsEstimator:
         np.matmul(self._m, self._v, out=self._y)
         self._vz[...] = self._yz
         # centripetal omega x (omega x r) = T2 vec(omega omega^T); subtract from the acceleration
-        om = self._om
-        np.multiply(om[:, :, None], om[:, None, :], out=self._outer)
+        np.multiply(self._om_col, self._om_row, out=self._outer)
         np.matmul(self._t2, self._outer9, out=self._cp)
-        np.subtract(self._acc, self._cp[:, :, 0], out=self._acc)
+        np.subtract(self._acc, self._cp_flat, out=self._acc)
         if self.orientation:
             np.subtract(self._vw, self._bias, out=self._ws)
             if self._filters is None:
