@@ -119,18 +119,15 @@ def _wait(cond, timeout_s: float, what: str, procs=()) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.ros
-@pytest.mark.slow
-def test_live_graph_equals_offline_evaluation_sample_for_sample(golden):
+def run_live(bag: Path, params: Path, expected: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Replay `bag` through segment_kinematics + torque_estimator (real nodes, private domain) and
+    collect /joint_torques: (stamps (M,), efforts (M, 6) N m, node logs)."""
     rclpy = pytest.importorskip("rclpy")
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
 
     from imu_torque_estimator.nodes.common import sensor_qos
-    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
 
-    bag, model, params = golden
-    offline = evaluate_bag(bag, model, OfflineConfig(params_file=params))
     env = _env()
     got: list[tuple[int, np.ndarray]] = []
     ctx = rclpy.Context()
@@ -149,8 +146,8 @@ def test_live_graph_equals_offline_evaluation_sample_for_sample(golden):
               and node.count_publishers("/joint_torques") >= 1, 60, "the pipeline nodes", procs)
         procs.append(_node("bag_replay", env, f"bag:={bag}", "rate:=1.0", "wait_for_subscribers:=1",
                            "start_delay_s:=1.0"))
-        t_end = time.monotonic() + bags.bag_info(bag)["duration_s"] / 1.0 + 30
-        while len(got) < len(offline.stamp_ns) and time.monotonic() < t_end:
+        t_end = time.monotonic() + bags.bag_info(bag)["duration_s"] + 30
+        while len(got) < expected and time.monotonic() < t_end:
             executor.spin_once(timeout_sec=0.1)
         for _ in range(20):  # anything still in flight
             executor.spin_once(timeout_sec=0.05)
@@ -159,12 +156,58 @@ def test_live_graph_equals_offline_evaluation_sample_for_sample(golden):
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-    live_stamps = np.array([s for s, _ in got], dtype=np.int64)
-    live = np.array([e for _, e in got])
-    assert len(got) == len(offline.stamp_ns), f"live {len(got)} vs offline {len(offline.stamp_ns)}\n{logs}"
-    np.testing.assert_array_equal(live_stamps, offline.stamp_ns)
-    err = np.abs(live - offline.torque_nm).max()
+    return (np.array([st for st, _ in got], dtype=np.int64), np.array([e for _, e in got]).reshape(-1, 6),
+            logs)
+
+
+def assert_live_equals_offline(bag: Path, model: Path, params: Path) -> dict:
+    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+
+    offline = evaluate_bag(bag, model, OfflineConfig(params_file=params))
+    stamps, effort, logs = run_live(bag, params, len(offline.stamp_ns))
+    n_off = len(offline.stamp_ns)
+    assert len(stamps) == n_off, f"live {len(stamps)} vs offline {n_off}\n{logs}"
+    np.testing.assert_array_equal(stamps, offline.stamp_ns)
+    err = np.abs(effort - offline.torque_nm).max()
     assert err <= 1e-6, f"max |live - offline| = {err} N m"
+    print(f"{bag.name}: {len(stamps)} torques, max |live - offline| = {err:.3g} N m")
+    return offline.report
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_live_graph_equals_offline_evaluation_sample_for_sample(golden):
+    bag, model, params = golden
+    assert_live_equals_offline(bag, model, params)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_live_graph_skips_bad_samples_like_the_offline_evaluation(golden, tmp_path):
+    """The golden bag with NaN samples, an out-of-order message and a 0.5 s sensor dropout (all after
+    calibration): the graph publishes exactly the offline torques, none from the bad samples."""
+    src, model, params = golden
+    data = bags.read_bag(src)
+    bad = tmp_path / "bad"
+    with bags.BagWriter(bad, metadata=data.metadata) as w:
+        for s in SET3:
+            t = data.imu[s]
+            st, log = t.stamp_ns.copy(), t.log_time_ns.copy()
+            f, g = t.specific_force_m_s2.copy(), t.angular_rate_rad_s.copy()
+            keep = np.ones(len(st), bool)
+            if s == "shank_l":
+                f[700:705, 2] = np.nan
+            if s == "pelvis":  # message 801 arrives before 800
+                order = np.arange(len(st))
+                order[800], order[801] = 801, 800
+                st, f, g = st[order], f[order], g[order]
+            if s == "shank_r":
+                keep[900:1000] = False  # 0.5 s at 200 Hz
+            w.write_imu(s, st[keep], f[keep], g[keep], log_time_ns=log[keep])
+    rep = assert_live_equals_offline(bad, model, params)
+    assert rep["imu_invalid"]["shank_l"] == {"nan_inf": 5}
+    assert rep["imu_invalid"]["pelvis"] == {"out_of_order": 1}
+    assert rep["grid_dropped_total"] >= 100 + 5 + 1 and rep["estimator_gap_resets"] == 1
 
 
 @pytest.mark.ros
