@@ -71,6 +71,27 @@ def contact_point_local(model: LowerBodyModel, tau: np.ndarray) -> np.ndarray:
     return heel[None] + w[:, None] * (ball - heel)[None]
 
 
+def lowest_contact_point_local(
+    model: LowerBodyModel,
+    rotation: np.ndarray,
+    ankle_p: np.ndarray,
+    normal: np.ndarray,
+    temp_m: float = 0.005,
+) -> np.ndarray:
+    """Contact point in the foot frame (N,3) = the lowest point of the sole (along `normal`) among
+    points from the heel to 80 % of the foot length (the ball; the rigid foot has no toe joint), blended
+    with a soft minimum (temperature `temp_m`) so it moves smoothly: heel at touch-down, foot flat,
+    forefoot at push-off, whatever the strike pattern of the kinematics."""
+    heel = np.asarray(model.heel_m)
+    toe = np.asarray(model.toe_m)
+    fr = np.linspace(0.0, 0.8, 9)
+    pts = heel[None] + fr[:, None] * (toe - heel)[None]  # (K,3) local
+    z = np.einsum("nij,kj->nki", rotation, pts) @ normal + (ankle_p @ normal)[:, None]  # (N,K)
+    w = np.exp(-(z - z.min(axis=1, keepdims=True)) / temp_m)
+    w /= w.sum(axis=1, keepdims=True)
+    return w @ pts
+
+
 def cop_path_local(model: LowerBodyModel, tau: np.ndarray) -> np.ndarray:
     """Nominal CoP in the foot frame (N,3): from 5 % to 90 % of the foot length (heel to toe) over the
     stance, on the sole (typical walking CoP progression, e.g. Winter 2009 ch. 5)."""
@@ -215,7 +236,9 @@ def design_com(
     for s in SIDES:
         tt = np.nan_to_num(tau[s], nan=0.5)
         rot = rel.rotation[f"foot_{s}"]
-        d = np.einsum("nij,nj->ni", rot, contact_point_local(model, tt))
+        d = np.einsum(
+            "nij,nj->ni", rot, lowest_contact_point_local(model, rot, rel.joint[f"ankle_{s}"].p, rs[:, 2])
+        )
         pm = _rigid(rel.joint[f"ankle_{s}"], rel.omega[f"foot_{s}"], d)
         cp_rel[s] = PointMotion(pm.p @ rs, pm.v @ rs, pm.p * 0)
         cop_rel[s] = (
