@@ -161,7 +161,8 @@ class StreamAligner:
 
     `push(i, stamp_ns, accel, gyro)` returns the grid samples completed by this sample (usually
     0 or 1). `counters[i]` hold per-sensor sample counters, `dropped` the grid-point drops per
-    reason, `emitted` the number of output samples, `lag_s_max`/`lag_s_last` the alignment lag
+    reason (a grid point with gaps in several sensors counts once per sensor), `emitted` the number
+    of output samples, `dropped_points` the grid points not output, `lag_s_max`/`lag_s_last` the alignment lag
     (stamp of the sample that completed a grid point minus the grid time)."""
 
     def __init__(self, config: StreamConfig) -> None:
@@ -180,6 +181,7 @@ class StreamAligner:
         self._last_emitted: int | None = None
         self._pending_reset = True
         self.emitted = 0
+        self.dropped_points = 0  # grid points not output (each counted once)
         self.dropped: dict[str, int] = {}
         self.reanchors = 0
         self.lag_s_last = 0.0
@@ -216,6 +218,7 @@ class StreamAligner:
                 if t is None or newest - t > self._stale]
 
     def dropped_total(self) -> int:
+        """Sum of the per-reason/per-sensor drop counters (>= dropped_points)."""
         return sum(self.dropped.values())
 
     # ------------------------------------------------------------------------------ pushing
@@ -274,6 +277,7 @@ class StreamAligner:
                     self.lag_s_max = max(self.lag_s_max, lag)
                     out.append(sample)
             elif newest - g > self._stale:
+                self.dropped_points += 1
                 for seg, t in zip(self.config.segments, latest, strict=True):
                     if t is None or t < g:
                         key = f"{STALE}:{seg}"
@@ -287,6 +291,7 @@ class StreamAligner:
     def _interpolate(self, g: int) -> AlignedSample | None:
         acc = np.empty((self._n, 3))
         gyr = np.empty((self._n, 3))
+        ok = True
         for i, buf in enumerate(self._buf):
             lo = hi = None
             for item in buf:  # short (trimmed) buffers: linear scan
@@ -296,9 +301,10 @@ class StreamAligner:
                     hi = item
                     break
             if lo is None or hi is None or hi[0] - lo[0] > self._gap:
-                key = f"{GAP}:{self.config.segments[i]}"
+                key = f"{GAP}:{self.config.segments[i]}"  # counted for every sensor with a gap
                 self.dropped[key] = self.dropped.get(key, 0) + 1
-                return None
+                ok = False
+                continue
             if hi[0] == lo[0]:
                 acc[i] = lo[1]
                 gyr[i] = lo[2]
@@ -306,6 +312,9 @@ class StreamAligner:
                 f = (g - lo[0]) / (hi[0] - lo[0])
                 acc[i] = lo[1] + f * (hi[1] - lo[1])
                 gyr[i] = lo[2] + f * (hi[2] - lo[2])
+        if not ok:
+            self.dropped_points += 1
+            return None
         gap_s = 0.0 if self._last_emitted is None else (g - self._last_emitted - self._period) / NS_PER_S
         reset = self._pending_reset
         self._pending_reset = False

@@ -101,7 +101,7 @@ def test_invalid_values_are_counted_and_never_output(bad, reason):
     assert al.counters[1].invalid[reason] == 1
     assert al.counters[1].invalid_total == 1 and al.counters[0].invalid_total == 0
     assert T0 + 10 * P not in [s.stamp_ns for s in out]  # the bad sample's grid point is dropped
-    assert al.dropped == {"gap:shank_l": 1}
+    assert al.dropped == {"gap:shank_l": 1} and al.dropped_points == 1
     for s in out:
         assert np.all(np.isfinite(s.accel_m_s2)) and np.all(np.abs(s.accel_m_s2) < 100)
     gaps = [s.gap_s for s in out if s.gap_s > 0]

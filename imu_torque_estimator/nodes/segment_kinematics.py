@@ -95,7 +95,8 @@ class SegmentKinematicsNode(Node):
 
         placements = default_placements(model)
         self._nominal = {s: placements[s] for s in self.segments}
-        self.calib = StillCalibration(len(self.segments), self.rate_hz, self._calibrate, still_s=p["still_s"],
+        calibrate = kin.static_calibrator(self._nominal, self.segments)
+        self.calib = StillCalibration(len(self.segments), self.rate_hz, calibrate, still_s=p["still_s"],
                                       gyro_still_rad_s=p["still_gyro_rad_s"],
                                       accel_still_m_s2=p["still_accel_m_s2"])
         self.estimator: Any = None
@@ -138,11 +139,6 @@ class SegmentKinematicsNode(Node):
     # ------------------------------------------------------------------------------ pipeline
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
-
-    def _calibrate(self, acc: np.ndarray, gyr: np.ndarray) -> dict:
-        """Static calibration from the still window (N, S, 3): segment vertical + gyro bias."""
-        static = {s: (acc[:, i], gyr[:, i]) for i, s in enumerate(self.segments)}
-        return self._kin.calibrate(self._nominal, static=static)
 
     def _make_estimator(self) -> None:
         self.estimator = self._kin.KinematicsEstimator(self.sensor_set, self.rate_hz, self.calib.calibration,
@@ -200,7 +196,7 @@ class SegmentKinematicsNode(Node):
         lagging = al.lagging_segments()
         values: dict[str, Any] = {
             "output_rate_hz": rate, "configured_rate_hz": self.rate_hz, "published": self.published,
-            "grid_emitted": al.emitted, "dropped_total": al.dropped_total(),
+            "grid_emitted": al.emitted, "dropped_samples": al.dropped_points,
             "alignment_lag_last_s": al.lag_s_last, "alignment_lag_max_s": al.lag_s_max,
             "estimator_resets": self.estimator_resets, "reanchors": al.reanchors,
             "processing_mean_s": self._proc_s_sum / max(self._proc_n, 1),
@@ -220,12 +216,12 @@ class SegmentKinematicsNode(Node):
             level, message = common.ERROR, f"no data on {', '.join(f'{s}/imu/data_raw' for s in never)}"
             values["missing_topics"] = ",".join(never)
             values["publishers"] = ",".join(f"{t}={self.count_publishers(t)}" for t in self._topics)
-        elif (silent or lagging) and al.emitted + al.dropped_total() > 0:
+        elif (silent or lagging) and al.emitted + al.dropped_points > 0:
             stale = sorted(set(silent) | set(lagging), key=self.segments.index)
             level, message = common.ERROR, f"stale sensor(s): {', '.join(stale)}; output stopped"
             values["stale_segments"] = ",".join(stale)
-        elif invalid_total or al.dropped_total():
-            level, message = common.WARN, f"{invalid_total} invalid samples, {al.dropped_total()} dropped"
+        elif invalid_total or al.dropped_points:
+            level, message = common.WARN, f"{invalid_total} invalid samples, {al.dropped_points} dropped"
         elif never:
             level, message = common.OK, "starting"
         else:
