@@ -245,3 +245,25 @@ def test_replay_loop_and_record_with_sigint_give_a_valid_bag(tmp_path):
     assert np.all(d > 0) and np.median(d) == 5_000_000
     assert p.stamp_ns[-1] > stamps[-1]  # looped, stamps kept increasing
     assert data.topics.get("/clock", ("", 0))[1] > 50
+
+
+@pytest.mark.ros
+def test_bag_replay_startup_errors_are_one_line(tmp_path):
+    env = _env()
+    for params, needle in ((["bag:=" + str(tmp_path / "nope")], "no such bag"),
+                           ([], "parameter 'bag' is required")):
+        p = _node("bag_replay", env, *params)
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 2, out
+        assert needle in out and "Traceback" not in out
+
+
+@pytest.mark.ros
+def test_shift_header_stamp_keeps_the_message_and_moves_the_stamp():
+    from imu_torque_estimator.nodes.bag_replay import shift_header_stamp
+
+    raw = bags.encode_imu(np.array([1_999_999_999]), "pelvis_imu", np.arange(37.0)[None, :])[0]
+    shifted = shift_header_stamp(raw, 3_000_000_002)
+    msg = bags.typestore().deserialize_cdr(shifted, bags.IMU_TYPE)
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (5, 1)
+    assert msg.header.frame_id == "pelvis_imu" and shifted[12:] == raw[12:]

@@ -359,3 +359,27 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "no sensor_set in the bag metadata" in capsys.readouterr().err
     assert main(["bag", "evaluate", str(tmp_path / "nometa"), "--sensor-set", "7imu"]) == 2
     assert "missing imu topics for ['thigh_l', 'thigh_r', 'foot_l', 'foot_r']" in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None)
+@given(ns=st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True), max_size=3),
+       seg=st.sampled_from(bags.SEGMENTS))
+def test_topic_names_classify_back_to_namespace_and_segment(ns, seg):
+    name = "/" + "/".join(ns) if ns else ""
+    assert bags.classify_topic(bags.imu_topic(seg, name)) == (name, seg, "imu/data_raw")
+    assert bags.classify_topic(bags.kinematics_topic(seg, name)) == (name, seg, "kinematics")
+    assert bags.classify_topic(bags.torque_topic(name, truth=True)) == (name, None, "joint_torques_truth")
+    assert bags.classify_topic(f"{name}/{seg}/imu/data") is None  # not the raw IMU topic
+
+
+def test_record_topic_list_and_bad_extra_topic():
+    from imu_torque_estimator.commands.bag import record_topics
+
+    topics = record_topics("3imu", "/exo", ["/clock:rosgraph_msgs/msg/Clock"])
+    assert topics["/exo/shank_l/imu/data_raw"] == bags.IMU_TYPE
+    assert topics["/exo/pelvis/kinematics"] == bags.IMU_TYPE
+    assert topics["/exo/joint_torques"] == topics["/exo/joint_torques_truth"] == bags.JOINT_STATE_TYPE
+    assert topics["/diagnostics"] == bags.DIAGNOSTICS_TYPE and topics["/clock"] == bags.CLOCK_TYPE
+    assert len(topics) == 3 * 2 + 2 + 1 + 1
+    with pytest.raises(ValueError, match="expected /topic:package/msg/Type"):
+        record_topics("3imu", "", ["/foo"])
