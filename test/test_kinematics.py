@@ -361,7 +361,7 @@ def test_real_xsens_walk_calibration_converges() -> None:
     ok = np.all(np.isfinite(f), axis=(0, 2)) & np.all(np.isfinite(w), axis=(0, 2))
     f, w = f[:, ok], w[:, ok]
     win = K.find_still_window(f, w, 100.0)
-    assert win is not None and win.stop - win.start >= 200  # >= 2 s of standing at the start
+    assert win is not None and win.stop - win.start >= 150  # >= 1.5 s of standing at the start
     static = {s: (f[i, win], w[i, win]) for i, s in enumerate(segs)}
     half = (n - win.stop) // 2
     parts = [slice(win.stop + 100, win.stop + half), slice(win.stop + half, n)]
@@ -395,3 +395,17 @@ def test_streaming_step_reuses_its_buffers() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 5_000  # nothing kept per step (measured ~2.3 kB transient peak over 2000 steps)
+
+
+def test_estimated_kinematics_as_segment_kinematics(walk) -> None:
+    kin, syn = walk
+    cal = {s: K.Calibration.from_placement(p) for s, p in syn.placements.items()}
+    est = K.estimate_kinematics(syn.signals, body.SEGMENTS, 100.0, cal)
+    sk = est.to_segment_kinematics(syn.signals["pelvis"].time_s)
+    assert sk.segments == body.SEGMENTS and np.isnan(sk.com_position_m["shank_l"]).all()
+    # ground-frame angular velocity close to the truth once the filter has settled
+    err = sk.angular_velocity_rad_s["shank_l"][300:] - kin.angular_velocity_rad_s["shank_l"][300:]
+    assert np.sqrt((err**2).sum(1).mean()) < 0.15
+    no_orient = K.estimate_kinematics(syn.signals, ("pelvis",), 100.0, cal, orientation=False)
+    with pytest.raises(ValueError, match="without orientation"):
+        no_orient.to_segment_kinematics(syn.signals["pelvis"].time_s)

@@ -130,8 +130,9 @@ def is_still(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray) ->
 
 
 def find_still_window(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray, rate_hz: float,
-                      min_duration_s: float = 1.0) -> slice | None:
-    """First window of >= `min_duration_s` where ALL sensors are still. Arrays (S,N,3). None if none."""
+                      min_duration_s: float = 1.0, margin_s: float = 0.25) -> slice | None:
+    """First window of >= `min_duration_s` where ALL sensors are still. Arrays (S,N,3). None if none.
+    The last `margin_s` before motion resumes is dropped (slow motion onset passes the thresholds)."""
     still = np.all([is_still(f, w) for f, w in zip(specific_force_m_s2, angular_rate_rad_s,
                                                     strict=True)], axis=0)
     need = max(1, int(round(min_duration_s * rate_hz)))
@@ -143,6 +144,8 @@ def find_still_window(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.nd
             end = start + run
             while end < still.size and still[end]:
                 end += 1
+            if end < still.size:
+                end = max(start + need, end - int(round(margin_s * rate_hz)))
             return slice(start, end)
     return None
 

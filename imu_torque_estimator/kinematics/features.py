@@ -137,6 +137,20 @@ class EstimatedKinematics:
     com_specific_force_m_s2: dict[str, np.ndarray]
     com_acceleration_m_s2: dict[str, np.ndarray]
 
+    def to_segment_kinematics(self, time_s: np.ndarray) -> SegmentKinematics:
+        """As motion.SegmentKinematics (ground frame; needs orientation). CoM POSITIONS ARE NOT
+        ESTIMATED (IMUs give no position): they are NaN, so a consumer must build positions from the
+        orientations and segment lengths (e.g. a chain from the pelvis) before using moment arms."""
+        if not self.rotation:
+            raise ValueError("estimated without orientation; run estimate_kinematics(orientation=True)")
+        segs = list(self.rotation)
+        n = len(time_s)
+        ground = {s: (lambda r: lambda v: np.einsum("nij,nj->ni", r, v))(self.rotation[s]) for s in segs}
+        return SegmentKinematics(
+            np.asarray(time_s, float), dict(self.rotation), {s: np.full((n, 3), np.nan) for s in segs},
+            dict(self.com_acceleration_m_s2), {s: ground[s](self.angular_velocity_rad_s[s]) for s in segs},
+            {s: ground[s](self.angular_acceleration_rad_s2[s]) for s in segs})
+
 
 def estimate_kinematics(imu: dict[str, ImuSignals] | tuple[np.ndarray, np.ndarray], segments: tuple[str, ...],
                         rate_hz: float, calibration: dict[str, Calibration],
