@@ -218,6 +218,26 @@ def attach_truth(result: OfflineResult, bag: BagData) -> None:
     result.metrics["n_estimates"] = int(len(hit))
 
 
+def compare_recorded(result: OfflineResult, bag: BagData) -> dict[str, Any] | None:
+    """Regression check against torques the live graph published into the bag (`<ns>/joint_torques`,
+    e.g. from `imu-torque bag record`): stamps only one side has, and the largest difference (N m) over
+    the stamps both have. None when the bag has no recorded torques."""
+    rec = bag.torques
+    if rec is None:
+        return None
+    cols = [rec.names.index(j) for j in result.joints if j in rec.names]
+    if len(cols) != len(result.joints):
+        raise BagError(f"{bag.path}: {rec.topic} joints {list(rec.names)} differ from {list(result.joints)}")
+    common, i_off, i_rec = np.intersect1d(result.stamp_ns, rec.stamp_ns, return_indices=True)
+    diff = np.abs(result.torque_nm[i_off] - rec.effort_nm[i_rec][:, cols])
+    out = {"topic": rec.topic, "recorded": len(rec), "offline": len(result.stamp_ns), "matched": len(common),
+           "only_recorded": int(len(np.setdiff1d(rec.stamp_ns, result.stamp_ns))),
+           "only_offline": int(len(np.setdiff1d(result.stamp_ns, rec.stamp_ns))),
+           "max_abs_diff_nm": float(diff.max()) if diff.size else None}
+    result.report["recorded_torques"] = out
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Default wiring: bundle + kinematics library, parameters as the launched nodes get them.
 
@@ -360,6 +380,7 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
     frontend = default_frontend(str(set_name), rate, kp) if cfg.source == "imu" else None
     result = run_pipeline(bag, segments, frontend, core, tuple(bundle.output_joints))
     attach_truth(result, bag)
+    compare_recorded(result, bag)
     result.report.update({"bag": str(bag.path), "ns": bag.ns or "/", "model_id": bundle.model_id,
                           "model": str(bundle.path), "sensor_set": bundle.sensor_set, "rate_hz": rate,
                           "body_mass_kg": float(mass), "source": cfg.source,

@@ -294,6 +294,12 @@ def test_evaluate_command_writes_csv_metrics_plot_and_bag(sim_bag, tmp_path):
     csv = np.loadtxt(out / "torques.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(data.torques.effort_nm, csv[:, 2:8], rtol=1e-8)
     np.testing.assert_array_equal(data.torques.stamp_ns, csv[:, 0].astype(np.int64))
+    # evaluating the bag that now carries torques compares against them (the regression check)
+    from imu_torque_estimator.offline import evaluate_bag
+
+    again = evaluate_bag(est, model).report["recorded_torques"]
+    assert again["matched"] == again["recorded"] == rep["torques_published"]
+    assert again["only_recorded"] == again["only_offline"] == 0 and again["max_abs_diff_nm"] == 0.0
 
 
 def test_offline_evaluation_is_deterministic(sim_bag):

@@ -178,6 +178,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{rep.get('imu_invalid_total', 0)}, dropped grid samples {rep.get('grid_dropped_total', 0)}, "
           f"estimator rejected "
           f"{rep['estimator_rejected_total']}, {rt:.0f}x real time -> {out}")
+    recd = rep.get("recorded_torques")
+    if recd:
+        print(f"  recorded {recd['topic']}: {recd['matched']} stamps in common, max |offline - recorded| "
+              f"{recd['max_abs_diff_nm']} N m, only recorded {recd['only_recorded']}, only offline "
+              f"{recd['only_offline']}")
     if res.metrics:
         for j in res.joints:
             m = res.metrics[j]
