@@ -378,3 +378,43 @@ def test_nonfinite_sensor_values_are_counted_not_published() -> None:
     assert all(np.isfinite(s.specific_force_m_s2).all() for s in samples)
     pcs = [s.packet_counter for s in samples]
     assert pc + 10 not in pcs and pc + 11 not in pcs and pc + 12 in pcs
+
+
+def test_device_reboot_with_forward_clock_jump_resets_mapping() -> None:
+    with VirtualXsens(stf_start=1000) as vdev:
+        dev = XsensDevice(vdev.port)
+        dev.connect()
+        before = collect(dev, 0.4)
+        resets = dev.stats.clock_resets
+        vdev.reboot(stf_start=before[-1].sample_time_fine + 80_000_000)  # 2.2 h ahead, < 2^31 ticks
+        after = collect(dev, 0.6)
+        dev.close()
+        check_against_sent(before + after, vdev)
+    assert dev.stats.clock_resets == resets + 1
+
+
+def _frame(pc: int, stf: int) -> x.XbusMessage:
+    payload = x.encode_mtdata2([(0x1020, pc), (0x1060, stf), (0x4020, (0.0, 0.0, 9.81)),
+                                (0x8020, (0.1, 0.2, 0.3))])[4:-1]
+    return x.XbusMessage(x.MID.MTDATA2, payload)
+
+
+def test_restart_inside_one_read_stamps_each_part_with_its_own_clock() -> None:
+    """White-box: frames before and after a device restart arrive in the same read."""
+    dev = XsensDevice("/dev/null")  # never opened: feeds _samples directly
+    h0 = 1_800_000_000_000_000_000
+    ms = 1_000_000
+    out: list[ImuSample] = []
+    for k in range(50):  # 100 Hz, each frame received 1 ms after it was sampled
+        out += dev._samples([_frame(k, 1_000_000 + 100 * k)], h0 + k * 10 * ms + ms)
+    msgs = [_frame(k, 1_000_000 + 100 * k) for k in range(50, 55)] + [_frame(j, 100 * j) for j in range(5)]
+    recv = h0 + 59 * 10 * ms + ms  # the restarted device's 5th frame was sampled at old slot 59
+    part = dev._samples(msgs, recv)
+    assert [s.packet_counter for s in part] == [50, 51, 52, 53, 54, 0, 1, 2, 3, 4]
+    for s in part[:5]:  # old clock: stamp = sample time + the 1 ms transport delay it learnt
+        assert s.stamp_ns == pytest.approx(h0 + s.packet_counter * 10 * ms + ms, abs=20_000)
+    for s in part[5:]:  # new clock, anchored on the newest frame's receive time
+        assert s.stamp_ns == pytest.approx(recv - (4 - s.packet_counter) * 10 * ms, abs=20_000)
+    stamps = [s.stamp_ns for s in out + part]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert dev.stats.clock_resets == 1 and dev.stats.dropped_samples == 0

@@ -30,6 +30,8 @@ from imu_torque_estimator.drivers import xsens as x
 from imu_torque_estimator.drivers.clock import SampleClock
 
 _LOG = logging.getLogger("imu_torque_estimator.drivers.xsens")
+# A newest frame whose mapped time is this far from its receive time means the device-clock fit broke.
+_CLOCK_BREAK_NS = 500_000_000
 
 
 class XsensError(Exception):
@@ -384,8 +386,9 @@ class XsensDevice:
             elif msg.mid == x.MID.ERROR:
                 c["device_errors"] += 1
                 self.log.error(f"xsens {self.port}: device reported {x.parse_error(msg.payload)}")
-        # sequence checks (drops, duplicates, device restarts) in stream order
-        fresh: list[x.MTData2Packet] = []
+        # sequence checks (drops, duplicates, device restarts) in stream order; a restart splits the
+        # packets into segments so that each is stamped with its own clock mapping
+        segments: list[list[x.MTData2Packet]] = [[]]
         for pkt in packets:
             stf = pkt.sample_time_fine
             if stf is None:
@@ -403,26 +406,49 @@ class XsensDevice:
                         continue
                     self.log.warning(f"xsens {self.port}: SampleTimeFine jumped back {back} ticks: "
                                      f"device restarted, resetting the clock mapping")
-                    self.clock.reset()
-                    self._clock_resets += 1
+                    segments.append([])
                     self._last_pc = None
-                elif pkt.packet_counter is not None and self._last_pc is not None:
-                    c["dropped_samples"] += (pkt.packet_counter - self._last_pc - 1) % (1 << 16)
                 else:
-                    c["dropped_samples"] += max(0, round(step / self.period_ticks) - 1)
+                    # gap from the 16-bit counter (exact) unless it disagrees with the 32-bit sample
+                    # time (counter aliased after > 65535 lost packets): then from the sample time
+                    stf_gap = max(0, round(step / self.period_ticks) - 1)
+                    gap = stf_gap
+                    if pkt.packet_counter is not None and self._last_pc is not None:
+                        pc_gap = (pkt.packet_counter - self._last_pc - 1) % (1 << 16)
+                        gap = pc_gap if abs(pc_gap - stf_gap) <= 2 else stf_gap
+                    c["dropped_samples"] += gap
             self._last_stf = stf
             if pkt.packet_counter is not None:
                 self._last_pc = pkt.packet_counter
-            fresh.append(pkt)
-        if not fresh:
-            return []
+            segments[-1].append(pkt)
+        out: list[ImuSample] = []
+        for k, seg in enumerate(segments):
+            if k > 0:
+                self.clock.reset()
+                self._clock_resets += 1
+            if seg:
+                self._stamp_segment(seg, host_ns, out)
+        c["samples"] += len(out)
+        return out
+
+    def _stamp_segment(self, seg: list[x.MTData2Packet], host_ns: int, out: list[ImuSample]) -> None:
+        """Update the clock fit with the segment's newest frame, then stamp and emit its samples."""
+        c = self._counts
+        newest: int = seg[-1].sample_time_fine  # type: ignore[assignment]
+        if self.clock.initialised:
+            disagreement_ns = host_ns - self.clock.to_host_ns(newest)
+            if abs(disagreement_ns) > _CLOCK_BREAK_NS:
+                # the fit no longer holds (device restart with a forward jump, host clock step)
+                self.log.warning(f"xsens {self.port}: sample clock and host clock disagree by "
+                                 f"{disagreement_ns / 1e9:+.3f} s: resetting the mapping")
+                self.clock.reset()
+                self._clock_resets += 1
         # the newest frame of a read has the least queueing delay: it alone updates the clock fit
         resets_before = self.clock.resets
-        self.clock.observe(fresh[-1].sample_time_fine, host_ns)  # type: ignore[arg-type]
+        self.clock.observe(newest, host_ns)
         self._clock_resets += self.clock.resets - resets_before
-        out: list[ImuSample] = []
         isfinite = math.isfinite
-        for pkt in fresh:
+        for pkt in seg:
             values = pkt.acceleration_m_s2 + pkt.rate_of_turn_rad_s  # type: ignore[operator]
             if not all(map(isfinite, values)):
                 c["nonfinite"] += 1  # a sensor fault is never published (downstream sees a gap)
@@ -444,8 +470,6 @@ class XsensDevice:
                 orientation_wxyz=None if q is None else v[6:10],
                 status_word=pkt.status_word,
             ))
-        c["samples"] += len(out)
-        return out
 
 
 def _fmt_settings(settings: list[x.OutputSetting]) -> str:
