@@ -415,3 +415,23 @@ def test_estimated_kinematics_as_segment_kinematics(walk) -> None:
     no_orient = K.estimate_kinematics(syn.signals, ("pelvis",), 100.0, cal, orientation=False)
     with pytest.raises(ValueError, match="without orientation"):
         no_orient.to_segment_kinematics(syn.signals["pelvis"].time_s)
+
+
+def test_magnetometer_gives_9d_orientation_equal_to_batch(walk) -> None:
+    _, syn = walk
+    cal = {s: K.Calibration.from_placement(p) for s, p in syn.placements.items()}
+    segs = body.SENSOR_SETS["3imu"]
+    f, w = _arrays(syn.signals, segs)
+    # an earth field (north = ground x, dip 60 deg) seen in each sensor frame
+    b_g = np.array([np.cos(np.pi / 3), 0.0, -np.sin(np.pi / 3)])
+    quats = {s: syn.signals[s].orientation_wxyz for s in segs}
+    mag = np.stack([np.einsum("nji,j->ni", K.wxyz_to_matrix(quats[s]), b_g) for s in segs])
+    est = K.KinematicsEstimator("3imu", 100.0, cal)
+    n = 300
+    for k in range(n):
+        est.step(f[:, k], w[:, k], mag[:, k])
+    for i, s in enumerate(segs):
+        r0 = K.initial_sensor_rotation(f[i, 0], cal[s].sensor_to_segment)
+        q = K.orientation_batch(w[i, :n], f[i, :n], 100.0, initial_rotation=r0, mag=mag[i, :n])
+        expected = K.wxyz_to_matrix(q[-1]) @ cal[s].sensor_to_segment.T
+        np.testing.assert_allclose(K.wxyz_to_matrix(est.orientation_wxyz[i]), expected, atol=1e-9)

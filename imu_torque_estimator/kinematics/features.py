@@ -289,6 +289,7 @@ class KinematicsEstimator:
         self._qseg = np.zeros((n, 4, 1))
         self._qseg[:, 0] = 1.0
         self._q_fresh = True
+        self._use_9d = False
         self._jobs: list = []
         self._qmul = np.stack([_right_mult(_conj(matrix_to_wxyz(c))) for c in self._c])
         self._filters: list | None = None
@@ -299,12 +300,16 @@ class KinematicsEstimator:
         self._qseg[...] = 0.0
         self._qseg[:, 0] = 1.0
         self._q_fresh = True
+        self._use_9d = False
         self._filters = None
 
-    def step(self, specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray) -> np.ndarray:
+    def step(self, specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray,
+             magnetic_field: np.ndarray | None = None) -> np.ndarray:
         """One synchronised sample: specific force (S,3) m/s^2 and angular rate (S,3) rad/s, sensor
         frames, sensor-set order. Returns the feature buffer (6 S,). Inputs are not validated here
-        (hot path): the caller drops NaN/inf or saturated samples first (see streams.py)."""
+        (hot path): the caller drops NaN/inf or saturated samples first (see streams.py).
+        `magnetic_field` (S,3), any unit: 9-D orientation (heading from the magnetometer) for this and
+        later reads of `orientation_wxyz`; features do not depend on it in the "segment" frame."""
         self._vf[...] = specific_force_m_s2
         self._vw[...] = angular_rate_rad_s
         # all linear terms at once: C f + r x alpha, omega, and the next IIR state
@@ -320,8 +325,14 @@ class KinematicsEstimator:
                 self._filters = [make_vqf(self.rate_hz, initial_sensor_rotation(self._vf[i], self._c[i]))
                                  for i in range(len(self.segments))]
                 self._jobs = list(zip(self._filters, self._w_rows, self._f_rows, strict=True))
-            for v, wr, fr in self._jobs:
-                v.update(wr, fr)
+            if magnetic_field is None:
+                for v, wr, fr in self._jobs:
+                    v.update(wr, fr)
+            else:
+                mag = np.ascontiguousarray(magnetic_field, dtype=float)
+                for (v, wr, fr), m in zip(self._jobs, mag, strict=True):
+                    v.update(wr, fr, m)
+                self._use_9d = True
             self._q_fresh = False
             if self.frame == "heading":
                 self._heading_features()
@@ -334,7 +345,7 @@ class KinematicsEstimator:
         if not self._q_fresh and self._filters is not None:
             qs = self._qs
             for i, v in enumerate(self._filters):
-                qs[i] = v.getQuat6D()
+                qs[i] = v.getQuat9D() if self._use_9d else v.getQuat6D()
             # segment -> ground: q_seg = q_sensor * conj(q_C), as a fixed 4x4 right-multiplication
             np.matmul(self._qmul, qs[:, :, None], out=self._qseg)
             self._q_fresh = True
