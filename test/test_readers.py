@@ -35,8 +35,7 @@ HSET = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @needs_data
 @pytest.mark.data
 @pytest.mark.parametrize("rel", ["opensim_walk_rajagopal/markers_walk.trc",
-                                 "hamner_run_subject04/run200/markers.trc",
-                                 "hamner_run_subject04/run500/markers.trc"])
+                                 *(f"hamner_run_subject04/run{v}/markers.trc" for v in (200, 300, 400, 500))])
 def test_trc_real_files(rel):
     d = read_trc(DATA / rel)
     assert d.rate_hz == 100.0
@@ -153,6 +152,7 @@ def test_c3d_force_plate_matches_type2_channels():
     # Moment about the plate's top-surface centre from (F at CoP) + free moment: its horizontal part
     # has the magnitude of the channel moment measured at the plate origin corrected for the origin depth.
     origin_depth_m = 37.84e-3  # FORCE_PLATFORM:ORIGIN z of this plate (mm -> m)
+    assert abs(abs(p.origin_m[2]) - origin_depth_m) < 1e-6
     r = p.cop_m[L] - p.centre_m
     m_top = np.cross(r, p.force_n[L]) + p.free_moment_nm[L]
     m_ch = ch[L, 3:] * 1e-3  # N mm -> N m

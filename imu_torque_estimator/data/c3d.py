@@ -33,7 +33,9 @@ class ForcePlate:
 
     force_n (M, 3): ground-on-subject force; cop_m (M, 3): centre of pressure (NaN where unloaded);
     free_moment_nm (M, 3): free moment about the plate normal through the CoP (ground on subject);
-    corners_m (4, 3) and centre_m (3,): plate geometry; channels: 1-based analog channel numbers.
+    corners_m (4, 3) and centre_m (3,): plate geometry (lab); origin_m (3,): FORCE_PLATFORM:ORIGIN as
+    ezc3d reports it (plate frame, from the surface centre to the sensor origin); channels: 1-based
+    analog channel numbers.
     """
 
     index: int
@@ -44,6 +46,7 @@ class ForcePlate:
     force_n: np.ndarray
     cop_m: np.ndarray
     free_moment_nm: np.ndarray
+    origin_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
     flipped: bool = False
 
     def loaded(self, threshold_n: float = LOADED_THRESHOLD_N) -> np.ndarray:
@@ -184,7 +187,7 @@ def _plate(path: Path, k: int, pf: dict, params: dict) -> ForcePlate:
     channels = tuple(int(x) for x in chans[:, k]) if chans.ndim == 2 and chans.shape[1] > k else ()
     plate = ForcePlate(index=k, plate_type=int(types[k]) if k < len(types) else 0, corners_m=corners,
                        centre_m=corners.mean(axis=0), channels=channels, force_n=force, cop_m=cop,
-                       free_moment_nm=tz)
+                       free_moment_nm=tz, origin_m=np.asarray(pf["origin"], dtype=float) * pos)
     fn = force @ plate.normal
     big = np.abs(fn) > LOADED_THRESHOLD_N
     if big.any() and np.sum(fn[big]) < 0:
