@@ -4,12 +4,14 @@
 2. Each step: sample `batch` random windows of burn_in + window samples (truncated back-propagation
    through time: gradients flow through at most one window), run the RNN from a zero state, take
    the MSE on normalised targets after the burn-in (the state needs a few samples to settle, as in
-   the streaming engine after a reset), Adam step with gradient clipping.
+   the streaming engine after a reset), AdamW step with gradient clipping. The learning rate decays
+   on a cosine over the run (by steps or by the time budget, whichever is further along, so a
+   time-limited run still anneals).
 3. Every `eval_every` steps: validation loss on whole validation sequences from a zero state (the
    way the engine runs), skipping the first burn_in samples; keep the best weights; stop early
    after `patience` evaluations without improvement or when the time budget is spent.
 4. Log one JSON line per evaluation to `log_path`; show a rich progress bar.
-Deterministic for a given seed on a given machine (fixed seeds, 2 threads).
+Deterministic for a given seed, thread count and machine when no time budget is set.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class TrainConfig:
     burn_in: int = 50          # samples run before the loss starts (state warm-up)
     batch: int = 32
     lr: float = 3e-3
-    lr_final_frac: float = 0.05  # cosine decay to lr * lr_final_frac at max_steps
+    lr_final_frac: float = 0.05  # cosine decay to lr * lr_final_frac at max_steps / time budget
     weight_decay: float = 1e-5
     grad_clip: float = 1.0
     max_steps: int = 3000
@@ -107,8 +109,6 @@ def train(seqs: SequenceABC[Sequence], cfg: TrainConfig, log_path: str | Path | 
     model = TorqueRNN(net_cfg)
     model.set_normalisation(stats["in_mean"], stats["in_std"], stats["out_mean"], stats["out_std"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_steps,
-                                                       eta_min=cfg.lr * cfg.lr_final_frac)
     sampler = WindowSampler(train_seqs, cfg.burn_in + cfg.window, cfg.seed)
     mask = torch.zeros(cfg.batch, cfg.burn_in + cfg.window)
     mask[:, cfg.burn_in:] = 1.0
@@ -122,6 +122,14 @@ def train(seqs: SequenceABC[Sequence], cfg: TrainConfig, log_path: str | Path | 
         task = bar.add_task(f"train {cfg.cell} {cfg.layers}x{cfg.hidden}", total=cfg.max_steps,
                             info="") if bar else None
         for step in range(1, cfg.max_steps + 1):
+            # --- learning rate: cosine decay over the run (steps or time budget, whichever ends first)
+            progress = (step - 1) / cfg.max_steps
+            if cfg.time_budget_s:
+                progress = max(progress, (time.perf_counter() - t0) / cfg.time_budget_s)
+            lr_min = cfg.lr * cfg.lr_final_frac
+            for g in opt.param_groups:
+                g["lr"] = lr_min + 0.5 * (cfg.lr - lr_min) * (1.0 + np.cos(np.pi * min(1.0, progress)))
+
             # --- one optimisation step on random windows
             model.train()
             xb, yb = (torch.from_numpy(a) for a in sampler.sample(cfg.batch))
@@ -131,7 +139,6 @@ def train(seqs: SequenceABC[Sequence], cfg: TrainConfig, log_path: str | Path | 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            sched.step()
             running.append(loss.item())
 
             # --- periodic validation, early stopping, log
