@@ -435,3 +435,25 @@ def test_magnetometer_gives_9d_orientation_equal_to_batch(walk) -> None:
         q = K.orientation_batch(w[i, :n], f[i, :n], 100.0, initial_rotation=r0, mag=mag[i, :n])
         expected = K.wxyz_to_matrix(q[-1]) @ cal[s].sensor_to_segment.T
         np.testing.assert_allclose(K.wxyz_to_matrix(est.orientation_wxyz[i]), expected, atol=1e-9)
+
+
+def test_pelvis_heading_from_the_walking_inverted_pendulum() -> None:
+    t = np.arange(600) / 100.0
+    w = 2 * np.pi * 0.9  # stride frequency; vertical and fore-aft at the step frequency 2w
+    f_seg = np.column_stack([-1.5 * np.sin(2 * w * t + 0.3),   # fore-aft ~ d(vertical)/dt (pendulum)
+                             0.8 * np.sin(w * t),                # lateral sway at stride frequency
+                             G + 2.0 * np.cos(2 * w * t + 0.3)])
+    mount = Rotation.from_euler("zyx", [-130, 8, -5], degrees=True).as_matrix()  # sensor -> segment
+    f_s = f_seg @ mount  # rows: mount^T f_seg
+    x, corr = K.pelvis_forward_axis(f_s, mount[2])
+    assert corr > 0.9
+    np.testing.assert_allclose(x, mount[0], atol=1e-2)
+    static = {"pelvis": (np.tile(mount[2] * G, (50, 1)), np.zeros((50, 3)))}
+    nominal = {"pelvis": K.Calibration("pelvis", np.eye(3), np.zeros(3))}
+    cal = K.calibrate(nominal, static, {"pelvis": (f_s, np.zeros_like(f_s))})["pelvis"]
+    np.testing.assert_allclose(cal.sensor_to_segment, mount, atol=1e-2)
+    assert "pendulum" in cal.method
+    kept = K.calibrate(nominal, static, {"pelvis": (f_s, np.zeros_like(f_s))}, pelvis_from_gait=False)
+    assert "pendulum" not in kept["pelvis"].method
+    with pytest.raises(K.CalibrationError, match="pelvis"):
+        K.pelvis_forward_axis(np.zeros((3, 3)), mount[2])

@@ -13,6 +13,7 @@ from .calibration import (
     flexion_axis,
     is_still,
     load_calibrations,
+    pelvis_forward_axis,
     save_calibrations,
     static_calibrator,
     vertical_axis,
@@ -39,7 +40,7 @@ __all__ = [
     "alpha_filter_coefficients", "calibrate", "calibrations_from_dict", "calibrations_to_dict",
     "estimate_features", "estimate_kinematics", "feature_names", "features_from_truth",
     "find_still_window", "flexion_axis", "initial_sensor_rotation", "is_still", "load_calibrations",
-    "make_vqf", "matrix_to_wxyz", "orientation_batch", "save_calibrations", "static_calibrator",
-    "vertical_axis",
+    "make_vqf", "matrix_to_wxyz", "orientation_batch", "pelvis_forward_axis", "save_calibrations",
+    "static_calibrator", "vertical_axis",
     "wxyz_to_matrix",
 ]

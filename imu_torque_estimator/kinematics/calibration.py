@@ -174,6 +174,37 @@ def flexion_axis(angular_rate_rad_s: np.ndarray, segment: str = "?") -> tuple[np
     return vec[:, 2], ratio
 
 
+# Minimum correlation between forward and the time derivative of vertical specific force for the
+# pelvis heading from walking to be trusted (simulated level walking 0.6-1.8 m/s: 0.3-0.8).
+MIN_PELVIS_PENDULUM_CORRELATION = 0.2
+
+
+def pelvis_forward_axis(specific_force_m_s2: np.ndarray, z_axis: np.ndarray) -> tuple[np.ndarray, float]:
+    """Forward (segment x) axis of the pelvis in the sensor frame from a few strides of WALKING.
+
+    Walking is an inverted pendulum: forward speed is lowest when the CoM is highest (mid-stance), so
+    the forward acceleration is proportional to minus the vertical velocity, i.e. in phase with the
+    time derivative of the vertical acceleration: E[f_h d(f_z)/dt] points forward (checked on the
+    simulator: within 2 deg of the pelvis x axis for level and uphill walking 0.6-1.8 m/s, 8-18 deg
+    downhill; running reverses it, so calibrate on walking). Returns (unit axis perpendicular to
+    `z_axis`, correlation of f.x with d(f_z)/dt)."""
+    f = np.asarray(specific_force_m_s2, float)
+    z = np.asarray(z_axis, float)
+    if f.ndim != 2 or f.shape[1] != 3 or f.shape[0] < 10 or not np.all(np.isfinite(f)):
+        raise CalibrationError("pelvis: walking specific force must be (N>=10, 3) finite samples")
+    fz = f @ z
+    fh = f - np.outer(fz, z)
+    dfz = np.gradient(fz)
+    c = (fh - fh.mean(0)).T @ (dfz - dfz.mean()) / len(fz)
+    n = np.linalg.norm(c)
+    if n < 1e-12:
+        return np.cross(z, [0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.cross([0.0, 0.0, 1.0], z), 0.0
+    x = c / n
+    px = (fh - fh.mean(0)) @ x
+    corr = float(np.corrcoef(px, dfz)[0, 1]) if px.std() > 0 and dfz.std() > 0 else 0.0
+    return x, corr
+
+
 def calibrate(
     nominal: dict[str, object],
     static: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
@@ -181,6 +212,7 @@ def calibrate(
     functional_segments: tuple[str, ...] = ("thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r"),
     sign_from_gait: bool = False,
     min_eig_ratio: float = MIN_FUNCTIONAL_EIG_RATIO,
+    pelvis_from_gait: bool = True,
 ) -> dict[str, Calibration]:
     """Calibrate each segment of `nominal` (placements or Calibrations giving the config mounting).
 
@@ -198,6 +230,10 @@ def calibrate(
     the hip is flexed on average while walking, so the mean specific force along the segment x axis is
     positive (+0.9..+2.6 m/s^2; needs the specific force in the walking data), else the skew rule.
     Foot: its flexion rate correlates positively with the ipsilateral shank's (r > 0.8).
+
+    Pelvis (`pelvis_from_gait`, needs the walking specific force): heading from the inverted-pendulum
+    exchange of walking, see `pelvis_forward_axis`; kept at the config heading when the correlation is
+    below MIN_PELVIS_PENDULUM_CORRELATION.
     """
     out: dict[str, Calibration] = {}
     flex_rate: dict[str, np.ndarray] = {}
@@ -224,7 +260,14 @@ def calibrate(
             quality["static_gyro_std_rad_s"] = float(np.linalg.norm(w.std(axis=0)))
             methods.append("static")
         y = c0[1]
-        if walking_rate_rad_s is not None and seg in walking_rate_rad_s and seg in functional_segments:
+        walk_pelvis = walking_rate_rad_s.get(seg) if walking_rate_rad_s is not None else None
+        if seg == "pelvis" and pelvis_from_gait and isinstance(walk_pelvis, tuple):
+            x_dir, strength = pelvis_forward_axis(walk_pelvis[0], z)
+            quality["pelvis_pendulum_correlation"] = strength
+            if strength >= MIN_PELVIS_PENDULUM_CORRELATION:
+                y = np.cross(z, x_dir)
+                methods.append("functional(pendulum heading)")
+        elif walking_rate_rad_s is not None and seg in walking_rate_rad_s and seg in functional_segments:
             walk = walking_rate_rad_s[seg]
             walk_f = None
             if isinstance(walk, tuple):

@@ -67,12 +67,14 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
         if calibration == "static+functional":
             if functional_kin is None:
                 stop = first_s + int(functional_s * rate_hz)
-                walking = {s: w[i, first_s:stop] for i, s in enumerate(segs)}
+                walking = {s: (f[i, first_s:stop], w[i, first_s:stop]) for i, s in enumerate(segs)}
             else:
                 fk, f_first = with_standing_prefix(functional_kin, 2.0, 1.0)
                 fsyn = synthesize_imu(fk, actual, fixed, rate_hz, rng).signals
                 a = int(np.ceil(f_first / k))
-                walking = {s: fsyn[s].angular_rate_rad_s[a:a + int(functional_s * rate_hz)] for s in segs}
+                sel_f = slice(a, a + int(functional_s * rate_hz))
+                walking = {s: (fsyn[s].specific_force_m_s2[sel_f], fsyn[s].angular_rate_rad_s[sel_f])
+                           for s in segs}
         elif calibration not in ("config", "static"):
             raise ValueError(f"unknown calibration mode {calibration!r}")
         cal = calibrate({s: nominal_placements[s] for s in segs}, static, walking)
