@@ -288,6 +288,7 @@ def test_set_baudrate_is_acknowledged_by_the_virtual_device() -> None:
 @pytest.mark.ros
 def test_imu_driver_node_publishes_device_values_and_stamps() -> None:
     """The imu_driver node (source=xsens) on the virtual pty: published = sent, stamps = sample times."""
+    import os
     import random
 
     rclpy = pytest.importorskip("rclpy")
@@ -301,12 +302,13 @@ def test_imu_driver_node_publishes_device_values_and_stamps() -> None:
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=random.randint(1, 200))
     got: list[Imu] = []
+    ns = f"xsens_test_{os.getpid()}_{random.randint(0, 10**6)}"  # no crosstalk with parallel ROS tests
     with VirtualXsens(packet_counter_start=65530) as vdev:
-        driver = ImuDriverNode(context=ctx, parameter_overrides=[
+        driver = ImuDriverNode(context=ctx, namespace=ns, parameter_overrides=[
             Parameter("source", value="xsens"), Parameter("port", value=vdev.port),
             Parameter("segment", value="shank_l"), Parameter("rate_hz", value=100)])
         probe = rclpy.create_node("xsens_probe", context=ctx)
-        probe.create_subscription(Imu, "shank_l/imu/data_raw", got.append, common.sensor_qos(200))
+        probe.create_subscription(Imu, f"/{ns}/shank_l/imu/data_raw", got.append, common.sensor_qos(200))
         ex = SingleThreadedExecutor(context=ctx)
         ex.add_node(driver)
         ex.add_node(probe)
