@@ -457,3 +457,13 @@ def test_pelvis_heading_from_the_walking_inverted_pendulum() -> None:
     assert "pendulum" not in kept["pelvis"].method
     with pytest.raises(K.CalibrationError, match="pelvis"):
         K.pelvis_forward_axis(np.zeros((3, 3)), mount[2])
+
+
+def test_kinematics_report_command_rejects_bad_arguments(tmp_path, capsys) -> None:
+    from imu_torque_estimator.cli import main
+
+    assert main(["kinematics-report", "--subjects", "0", "--out", str(tmp_path)]) == 2
+    assert "--subjects" in capsys.readouterr().err
+    missing = tmp_path / "nowhere"
+    assert main(["kinematics-report", "--skip-accuracy", "--out", str(tmp_path), "--data", str(missing)]) == 2
+    assert "opensense_xsens_walk" in capsys.readouterr().err
