@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true", help="ignore cached trials")
     parser.add_argument("--json", type=Path, default=None, help="also write the quality table as JSON here")
     parser.add_argument("--list", action="store_true", help="list the trials and exit")
+    parser.add_argument("--jobs", type=int, default=1, help="build trials in this many processes")
 
 
 def _row(t) -> dict:
@@ -81,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)
 
-    trials = []
-    for k, n in enumerate(chosen, start=1):
-        progress(f"({k}/{len(chosen)}) {n}")
-        trials.append(rt.build_trial(n, data, args.cache, rebuild=args.rebuild, progress=progress))
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    progress(f"building {len(chosen)} trial(s) with {args.jobs} process(es); cache "
+             f"{args.cache or rt.default_cache_dir()}")
+    trials = rt.build_all(chosen, data, args.cache, rebuild=args.rebuild, progress=progress, jobs=args.jobs)
     progress("done")
     rows = [_row(t) for t in trials]
     _print_table(rows)

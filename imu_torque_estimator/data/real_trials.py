@@ -605,8 +605,33 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
     return trial
 
 
+def _build_quiet(args: tuple) -> str:
+    name, data_dir, cache_dir, rebuild = args
+    build_trial(name, data_dir, cache_dir, rebuild, progress=lambda m: print(m, flush=True))
+    return name
+
+
 def build_all(names: list[str] | None = None, data_dir: str | Path | None = None,
               cache_dir: str | Path | None = None, rebuild: bool = False,
-              progress: Progress | None = None) -> list[EvalTrial]:
-    """Build every (or the named) trial in order, reusing the cache."""
-    return [build_trial(n, data_dir, cache_dir, rebuild, progress) for n in (names or list_real_trials())]
+              progress: Progress | None = None, jobs: int = 1) -> list[EvalTrial]:
+    """Build every (or the named) trial, reusing the cache. With `jobs` > 1 the trials are built in
+    that many processes (OpenSim IK is single-threaded); the shared hamner subject model is fitted
+    first so the processes do not race for it."""
+    names = list(names or list_real_trials())
+    for n in names:
+        _spec(n)
+    data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR.resolve()
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    todo = [n for n in names if rebuild or not _cache_path(cache_dir, n).exists()]
+    if jobs > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        if any(TRIALS[n].trc for n in todo):
+            _hamner_subject(data_dir, cache_dir, progress)
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_build_quiet, (n, data_dir, cache_dir, rebuild)) for n in todo]
+            for f in as_completed(futures):
+                _say(progress, f"built {f.result()}")
+        rebuild = False
+    return [build_trial(n, data_dir, cache_dir, rebuild, progress) for n in names]
