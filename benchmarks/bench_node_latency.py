@@ -179,10 +179,11 @@ def main() -> int:
     th = threading.Thread(target=lambda: [ex.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
                           daemon=True)
     th.start()
-    log = open(REPO / "benchmarks" / "results" / "node_latency.log", "w")  # noqa: SIM115
+    log = open(Path("/tmp") / f"bench_node_latency_{os.getpid()}.log", "w")  # noqa: SIM115
     kin_proc = subprocess.Popen(
         [sys.executable, "-m", "imu_torque_estimator.nodes.segment_kinematics", "--ros-args", "-p",
-         "sensor_set:=7imu", "-p", f"rate_hz:={RATE}", "-p", "still_s:=0.5", "-p", "queue_depth:=100"],
+         "sensor_set:=7imu", "-p", f"rate_hz:={RATE}", "-p", "still_s:=0.5", "-p", "functional_s:=0.0",
+         "-p", "queue_depth:=100"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     if not diag_seen.wait(120.0):  # node up (imports take seconds on a loaded machine)
         print("segment_kinematics did not come up", file=sys.stderr)

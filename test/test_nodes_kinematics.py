@@ -192,7 +192,8 @@ def test_sim_drivers_and_segment_kinematics(graph, sim_cache, sensor_set):
     segments = SENSOR_SETS[sensor_set]
     probe = KinematicsProbe(graph, segments)
     start_s = math.floor(time.time()) + 6.0  # common recording start; drivers need ~2-5 s to come up
-    graph.start("segment_kinematics", "segment_kinematics", {"sensor_set": sensor_set, "rate_hz": RATE})
+    graph.start("segment_kinematics", "segment_kinematics",
+                {"sensor_set": sensor_set, "rate_hz": RATE, "functional_s": 2.0})
     for s in segments:
         graph.start("imu_driver", f"imu_driver_{s}", {"segment": s, "rate_hz": RATE, "cache_dir": str(cache),
                                                      "start_stamp_s": start_s, **SIM})
@@ -260,7 +261,7 @@ def test_bad_input_through_real_node(graph):
     probe = KinematicsProbe(graph, segs)
     graph.start("segment_kinematics", "segment_kinematics",
                 {"sensor_set": "3imu", "rate_hz": RATE, "startup_timeout_s": 0.5, "stale_timeout_s": 0.1,
-                 "still_s": 0.5, "diagnostics_period_s": 0.2, "queue_depth": 500})
+                 "still_s": 0.5, "functional_s": 0.0, "diagnostics_period_s": 0.2, "queue_depth": 500})
     fake = FakeImus(graph, segs)
     name = "segment_kinematics: streams"
     period = NS // RATE

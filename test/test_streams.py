@@ -243,3 +243,26 @@ def test_known_calibration_skips_waiting():
     cal = StillCalibration(3, 100.0, lambda a, g: None)
     cal.set_calibration("mounting-from-config")
     assert cal.state is CalibrationState.CALIBRATED and cal.calibration == "mounting-from-config"
+
+
+def test_calibration_with_a_functional_motion_window():
+    calls = []
+
+    def calibrate(acc, gyr, gyr_motion=None):
+        calls.append((acc.shape, None if gyr_motion is None else gyr_motion.shape))
+        return "static+functional"
+
+    cal = StillCalibration(3, 100.0, calibrate, still_s=0.3, motion_s=0.5)
+    for _ in range(30):
+        cal.update(*still())
+    assert cal.state is CalibrationState.CALIBRATING and cal.phase == "motion" and calls == []
+    for _ in range(20):  # standing on: ignored, the still window is kept
+        assert cal.update(*still()) is CalibrationState.CALIBRATING
+    assert cal.motion_samples == 0
+    states = [cal.update(*moving()) for _ in range(50)]
+    assert states[-2] is CalibrationState.CALIBRATING and states[-1] is CalibrationState.CALIBRATED
+    assert calls == [((30, 3, 3), (50, 3, 3))] and cal.calibration == "static+functional"
+    cal.recalibrate()
+    assert cal.phase == "still" and cal.motion_samples == 0
+    with pytest.raises(ValueError, match="motion_s"):
+        StillCalibration(3, 100.0, calibrate, motion_s=-1.0)

@@ -3,8 +3,9 @@
 Subscribes (SensorDataQoS) to `<segment>/imu/data_raw` for every segment of `sensor_set`; aligns the
 streams onto a common grid at `rate_hz` and rejects bad samples (streams.StreamAligner); calibrates
 (streams.StillCalibration: waiting_for_still -> calibrating -> calibrated, from a still standing
-period, with kinematics.calibrate and the nominal mountings of the subject's body model; or a
-calibration file); then steps kinematics.KinematicsEstimator once per grid sample and publishes
+period followed by `functional_s` of walking, with kinematics.calibrate and the nominal mountings of
+the subject's body model; or a calibration file); then steps kinematics.KinematicsEstimator once
+per grid sample and publishes
 `<segment>/kinematics` (sensor_msgs/Imu, identical stamps for all segments of a sample):
 orientation = segment -> gravity-aligned frame (VQF), angular_velocity and linear_acceleration = the
 estimator's features for the segment (kinematics.FEATURE_SPEC_ID: CoM specific force, i.e. CoM
@@ -52,6 +53,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("still_s", 1.0, "still standing needed to calibrate, s", range=(0.1, 30.0)),
     ParamSpec("still_gyro_rad_s", 0.15, "stillness: max angular rate per sensor, rad/s", range=(0.001, 5.0)),
     ParamSpec("still_accel_m_s2", 0.5, "stillness: max | |f| - g | per sensor, m/s^2", range=(0.01, 5.0)),
+    ParamSpec("functional_s", 5.0, "walking needed after the still period for the functional flexion-axis "
+              "calibration, s; 0 = static calibration only", range=(0.0, 60.0)),
     ParamSpec("calibration_file", "", "JSON calibration (kinematics.save_calibrations): skip the still "
               "standing calibration"),
     ParamSpec("subject_mass_kg", 75.0, "body mass for the nominal sensor mountings / lever arms, kg",
@@ -95,10 +98,9 @@ class SegmentKinematicsNode(Node):
 
         placements = default_placements(model)
         self._nominal = {s: placements[s] for s in self.segments}
-        calibrate = kin.static_calibrator(self._nominal, self.segments)
-        self.calib = StillCalibration(len(self.segments), self.rate_hz, calibrate, still_s=p["still_s"],
+        self.calib = StillCalibration(len(self.segments), self.rate_hz, self._calibrate, still_s=p["still_s"],
                                       gyro_still_rad_s=p["still_gyro_rad_s"],
-                                      accel_still_m_s2=p["still_accel_m_s2"])
+                                      accel_still_m_s2=p["still_accel_m_s2"], motion_s=p["functional_s"])
         self.estimator: Any = None
         if p["calibration_file"]:
             try:
@@ -139,6 +141,13 @@ class SegmentKinematicsNode(Node):
     # ------------------------------------------------------------------------------ pipeline
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
+
+    def _calibrate(self, acc: np.ndarray, gyr: np.ndarray, gyr_motion: np.ndarray | None = None) -> dict:
+        """kinematics.calibrate from the still window (N, S, 3) and, when collected, the motion
+        window (M, S, 3) of angular rates (functional flexion axes)."""
+        static = {s: (acc[:, i], gyr[:, i]) for i, s in enumerate(self.segments)}
+        walking = None if gyr_motion is None else {s: gyr_motion[:, i] for i, s in enumerate(self.segments)}
+        return self._kin.calibrate(self._nominal, static=static, walking_rate_rad_s=walking)
 
     def _make_estimator(self) -> None:
         self.estimator = self._kin.KinematicsEstimator(self.sensor_set, self.rate_hz, self.calib.calibration,
@@ -226,8 +235,9 @@ class SegmentKinematicsNode(Node):
             level, message = common.OK, "starting"
         else:
             level, message = common.OK, "streaming"
-        cal_values: dict[str, Any] = {"state": self.calib.state.value, "attempts": self.calib.attempts,
-                                      "completed": self.calib.completed}
+        cal_values: dict[str, Any] = {"state": self.calib.state.value, "phase": self.calib.phase,
+                                      "motion_collected_s": self.calib.motion_samples / self.rate_hz,
+                                      "attempts": self.calib.attempts, "completed": self.calib.completed}
         if self.calib.last_error:
             cal_values["last_error"] = self.calib.last_error
         if self.calib.calibration:
