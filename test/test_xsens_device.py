@@ -420,3 +420,25 @@ def test_restart_inside_one_read_stamps_each_part_with_its_own_clock() -> None:
     stamps = [s.stamp_ns for s in out + part]
     assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
     assert dev.stats.clock_resets == 1 and dev.stats.dropped_samples == 0
+
+
+def test_reconnect_to_hung_device_never_blocks_long() -> None:
+    with VirtualXsens() as vdev:
+        dev = XsensDevice(vdev.port, timeout_s=2.0, reconnect_interval_s=0.05)
+        dev.connect()
+        collect(dev, 0.1)
+        vdev.unplug()
+        vdev.silent = True  # comes back hung: answers nothing
+        vdev.replug()
+        worst = 0.0
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            assert dev.read_samples() == []
+            worst = max(worst, time.monotonic() - t0)
+        assert not dev.connected
+        assert worst < 0.6  # reconnect steps use reconnect_timeout_s (0.25 s), not timeout_s (2 s)
+        vdev.silent = False
+        samples = collect(dev, 0.8)
+        dev.close()
+    assert samples and dev.stats.reconnects == 1 and dev.stats.read_errors == 1

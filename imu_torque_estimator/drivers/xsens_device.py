@@ -118,6 +118,7 @@ class XsensDevice:
         precision: x.Precision = x.Precision.FLOAT32,
         auto_reconnect: bool = True,
         reconnect_interval_s: float = 0.5,
+        reconnect_timeout_s: float = 0.25,
         clock_ns: Callable[[], int] = time.time_ns,
         logger: logging.Logger | None = None,
         clock: SampleClock | None = None,
@@ -140,6 +141,8 @@ class XsensDevice:
         self.precision = x.Precision(precision)
         self.auto_reconnect = auto_reconnect
         self.reconnect_interval_s = float(reconnect_interval_s)
+        self.reconnect_timeout_s = float(reconnect_timeout_s)
+        self._step_timeout_s = self.timeout_s
         self._clock_ns = clock_ns
         self.log = logger or _LOG
         self.clock = clock or SampleClock(tick_hz=x.SAMPLE_TIME_FINE_HZ)
@@ -197,10 +200,12 @@ class XsensDevice:
         )
 
     # ---------------------------------------------------------------------------- session
-    def connect(self) -> None:
+    def connect(self, timeout_s: float | None = None) -> None:
         """Open the port and configure the device: GoToConfig, ReqDID, SetOutputConfiguration,
-        GoToMeasurement. Raises XsensPortError / XsensNoDataError / XsensTimeoutError /
-        XsensDeviceError / XsensConfigRejectedError with the port and step in the message."""
+        GoToMeasurement, each answered within timeout_s (default: the constructor's). Raises
+        XsensPortError / XsensNoDataError / XsensTimeoutError / XsensDeviceError /
+        XsensConfigRejectedError with the port and step in the message."""
+        self._step_timeout_s = self.timeout_s if timeout_s is None else float(timeout_s)
         self._close_port()
         self._closed = False
         try:
@@ -294,7 +299,7 @@ class XsensDevice:
         ser = self._serial
         assert ser is not None
         start = time.monotonic()
-        deadline = start + self.timeout_s
+        deadline = start + self._step_timeout_s
         frames_before = self._parser.stats.frames
         bytes_before = self._parser.stats.bytes_in
         last_send = -1e9
@@ -326,13 +331,13 @@ class XsensDevice:
             if nbytes:
                 raise XsensNoDataError(
                     f"{self.port}: received {nbytes} bytes but no valid Xbus frame within "
-                    f"{self.timeout_s:.2f} s while waiting for the {name} acknowledgement "
+                    f"{self._step_timeout_s:.2f} s while waiting for the {name} acknowledgement "
                     f"({self._parser.stats.bad_checksums} bad checksums): wrong baud rate? "
                     f"configured {self.baudrate}")
-            raise XsensNoDataError(f"{self.port}: no data at all within {self.timeout_s:.2f} s after "
+            raise XsensNoDataError(f"{self.port}: no data at all within {self._step_timeout_s:.2f} s after "
                                    f"{name}: device not powered, wrong port, or hung")
         raise XsensTimeoutError(f"{self.port}: valid frames arrive but no {name} acknowledgement "
-                                f"(mid 0x{answer:02X}) within {self.timeout_s:.2f} s")
+                                f"(mid 0x{answer:02X}) within {self._step_timeout_s:.2f} s")
 
     # ---------------------------------------------------------------------------- streaming
     def read_samples(self, timeout_s: float = 0.0) -> list[ImuSample]:
@@ -348,7 +353,8 @@ class XsensDevice:
             if now < self._next_reconnect:
                 return []
             try:
-                self.connect()
+                # short per-step timeout: a hung device must not block the caller (a node timer) long
+                self.connect(timeout_s=min(self.timeout_s, self.reconnect_timeout_s))
             except XsensError as exc:
                 self._next_reconnect = now + self.reconnect_interval_s
                 self.log.warning(f"xsens {self.port}: reconnect failed: {exc}")
