@@ -22,10 +22,10 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from sensor_msgs.msg import Imu  # noqa: E402
+from sensor_msgs.msg import Imu, JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from imu_torque_estimator.body import GRAVITY_M_S2, SENSOR_SETS  # noqa: E402
+from imu_torque_estimator.body import GRAVITY_M_S2, JOINTS, SENSOR_SETS  # noqa: E402
 from imu_torque_estimator.nodes import common  # noqa: E402
 from imu_torque_estimator.sources import SourceConfig, simulate_recording  # noqa: E402
 from imu_torque_estimator.streams import StreamAligner, StreamConfig  # noqa: E402
@@ -191,6 +191,13 @@ def test_sim_drivers_and_segment_kinematics(graph, sim_cache, sensor_set):
     cache, rec = sim_cache
     segments = SENSOR_SETS[sensor_set]
     probe = KinematicsProbe(graph, segments)
+    truth: dict[int, tuple[list[str], np.ndarray]] = {}
+
+    def on_truth(m: JointState) -> None:
+        with graph.lock:
+            truth[common.time_msg_to_ns(m.header.stamp)] = (list(m.name), np.array(m.effort))
+
+    graph.node.create_subscription(JointState, "joint_torques_truth", on_truth, 100)
     start_s = math.floor(time.time()) + 6.0  # common recording start; drivers need ~2-5 s to come up
     graph.start("segment_kinematics", "segment_kinematics",
                 {"sensor_set": sensor_set, "rate_hz": RATE, "functional_s": 2.0})
@@ -230,6 +237,14 @@ def test_sim_drivers_and_segment_kinematics(graph, sim_cache, sensor_set):
         assert abs(np.linalg.norm(q) - 1.0) < 1e-6
         compared += 1
     assert compared >= 200, compared
+    # ground truth from the pelvis driver: Nm = Nm/kg x mass, at the exact sample instants
+    with graph.lock:
+        tr = dict(truth)
+    assert len(tr) > 100
+    for t, (names, effort) in tr.items():
+        assert names == list(JOINTS)
+        k = int(round(((t - int(start_s * NS)) % loop_ns) / (NS // RATE)))
+        np.testing.assert_allclose(effort, rec.moments_nm_per_kg[k] * rec.mass_kg, rtol=1e-12, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- bad input
