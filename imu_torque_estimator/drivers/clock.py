@@ -4,14 +4,15 @@ An IMU stamps every sample with its own counter (Xsens SampleTimeFine: 10 kHz ti
 after ~4.97 days). The host sees each sample only after a variable transport delay (USB/serial
 buffering, scheduling), so stamping with the host receive time adds that jitter to every stamp.
 `SampleClock` instead fits host_time - device_time = offset + skew * device_time over a sliding
-(exponentially forgotten, time constant `time_constant_s`) window by weighted least squares, gating
-late outliers, and stamps each sample at device_time mapped through the fit. The device clock's
+(exponentially forgotten, time constant `time_constant_s`) window by weighted least squares on the
+least-delayed observation of each `block_s` block, gating outliers, and stamps each sample at its
+device time mapped through the fit. The device clock's
 +-30 ppm frequency error (Xsens MT0100P 5.6) is the skew term. Any constant part of the transport
 delay is indistinguishable from the offset and stays in the stamps (it is common to all samples).
 
-Weighted LS on a 2-parameter line is written out here (closed form, O(1) per sample) rather than
-calling numpy/scipy per sample: a numpy call costs more than the whole update (measured in
-benchmarks/bench_xsens.py), and this runs once per IMU sample in the driver's read loop.
+Weighted LS on a 2-parameter line is written out here (closed form, O(1) per sample, running sums)
+rather than refitting with numpy/scipy over a stored window: it runs once per IMU sample in the
+driver's read loop and costs a few microseconds (cost_us_per_sample in benchmarks/results/xsens.json).
 """
 
 from __future__ import annotations
