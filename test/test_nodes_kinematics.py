@@ -388,3 +388,39 @@ def test_unknown_key_in_params_file_is_rejected(tmp_path):
                         "--params-file", str(yaml)], cwd=REPO, env=_env(random.randint(1, 200)),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unknown parameter(s) ['stale_timeout']" in r.stderr, r.stderr
+
+
+def test_replay_driver_publishes_rep145_messages(graph, tmp_path):
+    """imu_driver (replay, CSV): values and stamps as recorded, frame_id, covariance conventions."""
+    from imu_torque_estimator.data.imu_csv import write_imu_csv
+    from imu_torque_estimator.motion import ImuSignals
+
+    n = 150
+    t = np.arange(n) / RATE
+    f = np.column_stack([np.sin(t), np.cos(t), np.full(n, GRAVITY_M_S2)])
+    w = np.column_stack([0.1 * t, -0.2 * t, np.zeros(n)])
+    path = write_imu_csv(tmp_path / "rec.csv", {"thigh_r": ImuSignals(t, f, w)})
+    got: dict[int, Imu] = {}
+
+    def on_imu(m: Imu) -> None:
+        with graph.lock:
+            got[common.time_msg_to_ns(m.header.stamp)] = m
+
+    graph.node.create_subscription(Imu, "thigh_r/imu/data_raw", on_imu, common.sensor_qos(200))
+    start_s = math.floor(time.time()) + 8.0  # the driver must be up and matched before the anchor
+    graph.start("imu_driver", "imu_driver_thigh_r",
+                {"source": "replay", "segment": "thigh_r", "rate_hz": RATE, "file": str(path), "loop": False,
+                 "start_stamp_s": start_s})
+    graph.wait_for(lambda: len(got) >= 0.9 * n and max(got) >= int(start_s * NS) + (n - 1) * (NS // RATE),
+                   30.0, "replayed samples")
+    with graph.lock:
+        msgs = dict(got)
+    for stamp, m in msgs.items():
+        k = (stamp - int(start_s * NS)) // (NS // RATE)
+        assert stamp == int(start_s * NS) + k * (NS // RATE) and 0 <= k < n
+        _, a, g = common.read_imu_msg(m)
+        np.testing.assert_array_equal(a, f[k])
+        np.testing.assert_array_equal(g, w[k])
+        assert m.header.frame_id == "thigh_r_imu"
+        assert m.orientation_covariance[0] == -1.0
+        assert not np.any(m.angular_velocity_covariance) and not np.any(m.linear_acceleration_covariance)
