@@ -195,6 +195,7 @@ def design_com(
     w_slip_normal: float = 0.05,
     n_extra: tuple[int, int, int] = (8, 6, 3),
     cache: dict | None = None,
+    window_stances: int = 12,
 ) -> ComDesign:
     """Solve the CoM trajectory and per-foot forces (see module docstring). `rel` is the chain with the
     pelvis origin at zero; its time grid must be uniform.
@@ -270,67 +271,123 @@ def design_com(
         n_cop = 2 * ns if ax in (0, 1) else 0  # per-stance CoP shift (offset, progression) unknowns
         ncol = 2 + ns * nb + n_cop
         nf = 2 + ns * nb
-        rows, rhs = [], []
-        for s in SIDES:
-            m = loaded[s] & rows_used
-            if not m.any():
-                continue
-            a_blk = np.zeros((m.sum(), ncol))
-            ws = w_slip * (w_slip_normal if ax == 2 else 1.0)
-            a_blk[:, 1] = ws
-            a_blk[:, 2:nf] = ws * b1[m]
-            rows.append(a_blk)
-            rhs.append(ws * (-ga1[m] + crel_s.v[m, ax] - cp_rel[s].v[m, ax]))
-            if ax == 2:  # contact point on the ground plane: c - crel + cp_rel = 0
-                a_blk = np.zeros((m.sum(), ncol))
-                a_blk[:, 0] = 1.0
-                a_blk[:, 1] = t[m] - t[0]
-                a_blk[:, 2:nf] = b2[m]
-                rows.append(w_pos * a_blk)
-                rhs.append(w_pos * (-ga2[m] + crel_s.p[m, ax] - cp_rel[s].p[m, ax]))
+        h = mom_b = None
         if ax in (0, 1):
-            big = 100.0
-            row = np.zeros((1, ncol))
-            row[0, 0] = 1.0
-            rows.append(big * row)
-            rhs.append(np.array([big * crel_s.p[0, ax]]))  # pelvis origin starts at 0 along t and y
-            row = np.zeros((1, ncol))
-            row[0, 1] = t[-1] - t[0]
-            row[0, 2:nf] = b2[-1]
-            target = speed_m_s * (t[-1] - t[0]) if ax == 0 else 0.0
-            rows.append(big * row)
-            rhs.append(np.array([big * (target - ga2[-1])]))
-            # Moment balance about the CoM with the nominal CoP (c_n from the normal-axis solution).
-            any_load = (loaded["l"] | loaded["r"]) & rows_used
-            a_blk = np.zeros((n, ncol))
-            b_blk = dhdt_s[:, 1 if ax == 0 else 0].copy()
-            h = pos_s[:, 2]  # CoM height above the ground plane
-            for k in range(ns):
-                m = masks[k]
-                cols = slice(2 + k * nb, 2 + (k + 1) * nb)
-                lever = (-h[m]) if ax == 0 else h[m]
-                a_blk[m, cols] += (lever * bw)[:, None] * basis[m, k * nb : (k + 1) * nb]
-                # CoP shift delta = d0 + d1 (tau - 0.5) of this stance, moment -/+ delta F_n.
-                sign = -1.0 if ax == 0 else 1.0
-                a_blk[m, nf + 2 * k] += sign * fn_stance[k][m]
-                a_blk[m, nf + 2 * k + 1] += sign * fn_stance[k][m] * (taus[k][m] - 0.5)
+            h = pos_s[:, 2]  # CoM height above the ground plane (normal axis solved first)
+            mom_b = dhdt_s[:, 1 if ax == 0 else 0].copy()
             for s in SIDES:
                 fn = foot_acc_s[s][:, 2] * mass * GRAVITY_M_S2  # normal force from the first pass
                 r = cop_rel[s] - crel_s.p
                 if ax == 0:  # y-moment: (p_n - c_n) F_t - (p_t - c_t) F_n = D_y
-                    b_blk += np.where(loaded[s], r[:, 0] * fn, 0.0)
+                    mom_b += np.where(loaded[s], r[:, 0] * fn, 0.0)
                 else:  # t-moment: (p_y - c_y) F_n - (p_n - c_n) F_y = D_t
-                    b_blk -= np.where(loaded[s], r[:, 1] * fn, 0.0)
-            rows.append(w_mom * a_blk[any_load])
-            rhs.append(w_mom * b_blk[any_load])
-        reg = np.zeros((ns * nb + n_cop, ncol))
-        reg[: ns * nb, 2:nf] = w_reg * np.eye(ns * nb)
-        reg[ns * nb :, nf:] = w_reg / cop_shift_scale_m * np.eye(n_cop)
-        reg_rhs = np.zeros(ns * nb + n_cop)
-        reg_rhs[: ns * nb : nb] = w_reg * 1.0
-        rows.append(reg)
-        rhs.append(reg_rhs)
-        x = _solve_normal(np.vstack(rows), np.concatenate(rhs))
+                    mom_b -= np.where(loaded[s], r[:, 1] * fn, 0.0)
+
+        def rows_for(
+            sel: np.ndarray,
+            win_stances: list[int],
+            first: bool,
+            lo: int,
+            hi: int,
+            ax=ax,
+            b1=b1,
+            b2=b2,
+            basis=basis,
+            fn_stance=fn_stance,
+            ga1=ga1,
+            ga2=ga2,
+            h=h,
+            mom_b=mom_b,
+            n_cop=n_cop,
+            nb=nb,
+            ncol=ncol,
+            nf=nf,
+        ):
+            """Objective rows on samples `sel` (bool) over all columns; window [lo, hi] sample indices."""
+            rows, rhs = [], []
+            for s in SIDES:
+                m = loaded[s] & rows_used & sel
+                if not m.any():
+                    continue
+                a_blk = np.zeros((m.sum(), ncol))
+                ws = w_slip * (w_slip_normal if ax == 2 else 1.0)
+                a_blk[:, 1] = ws
+                a_blk[:, 2:nf] = ws * b1[m]
+                rows.append(a_blk)
+                rhs.append(ws * (-ga1[m] + crel_s.v[m, ax] - cp_rel[s].v[m, ax]))
+                if ax == 2:  # contact point on the ground plane: c - crel + cp_rel = 0
+                    a_blk = np.zeros((m.sum(), ncol))
+                    a_blk[:, 0] = 1.0
+                    a_blk[:, 1] = t[m] - t[0]
+                    a_blk[:, 2:nf] = b2[m]
+                    rows.append(w_pos * a_blk)
+                    rhs.append(w_pos * (-ga2[m] + crel_s.p[m, ax] - cp_rel[s].p[m, ax]))
+            if ax in (0, 1):
+                big = 100.0
+                if first:
+                    row = np.zeros((1, ncol))
+                    row[0, 0] = 1.0
+                    rows.append(big * row)
+                    rhs.append(np.array([big * crel_s.p[0, ax]]))  # pelvis origin starts at 0 (t, y)
+                # Mean velocity over the window: belt speed along the slope, zero laterally.
+                row = np.zeros((1, ncol))
+                row[0, 1] = t[hi] - t[lo]
+                row[0, 2:nf] = b2[hi] - b2[lo]
+                target = speed_m_s * (t[hi] - t[lo]) if ax == 0 else 0.0
+                rows.append(big * row)
+                rhs.append(np.array([big * (target - ga2[hi] + ga2[lo])]))
+                # Moment balance about the CoM with the nominal CoP (c_n from the normal-axis pass).
+                m_rows = (loaded["l"] | loaded["r"]) & rows_used & sel
+                idx = np.flatnonzero(m_rows)
+                a_blk = np.zeros((idx.size, ncol))
+                for k in range(ns):
+                    mk = masks[k][idx]
+                    if not mk.any():
+                        continue
+                    ii = idx[mk]
+                    cols = slice(2 + k * nb, 2 + (k + 1) * nb)
+                    lever = (-h[ii]) if ax == 0 else h[ii]
+                    a_blk[mk, cols] += (lever * bw)[:, None] * basis[ii, k * nb : (k + 1) * nb]
+                    # CoP shift delta = d0 + d1 (tau - 0.5) of this stance, moment -/+ delta F_n.
+                    sign = -1.0 if ax == 0 else 1.0
+                    a_blk[mk, nf + 2 * k] += sign * fn_stance[k][ii]
+                    a_blk[mk, nf + 2 * k + 1] += sign * fn_stance[k][ii] * (taus[k][ii] - 0.5)
+                rows.append(w_mom * a_blk)
+                rhs.append(w_mom * mom_b[idx])
+            for k in win_stances:
+                reg = np.zeros((nb, ncol))
+                reg[:, 2 + k * nb : 2 + (k + 1) * nb] = w_reg * np.eye(nb)
+                r_rhs = np.zeros(nb)
+                r_rhs[0] = w_reg
+                rows.append(reg)
+                rhs.append(r_rhs)
+                if n_cop:
+                    reg = np.zeros((2, ncol))
+                    reg[:, nf + 2 * k : nf + 2 * k + 2] = w_reg / cop_shift_scale_m * np.eye(2)
+                    rows.append(reg)
+                    rhs.append(np.zeros(2))
+            return np.vstack(rows), np.concatenate(rhs)
+
+        # Windowed solve (cost linear in trial length): stances in groups of `window_stances` by start
+        # time; each window owns the samples from its first touch-down to the next window's, solves its
+        # own stances' weights with the earlier ones fixed (continuity of CoM position and velocity).
+        x = np.zeros(ncol)
+        order = sorted(range(ns), key=lambda k: stances[k].t_on_s)
+        groups = [order[i : i + window_stances] for i in range(0, ns, window_stances)] or [[]]
+        for w, grp in enumerate(groups):
+            lo = 0 if w == 0 else int(np.searchsorted(t, stances[grp[0]].t_on_s))
+            hi = n - 1 if w == len(groups) - 1 else int(np.searchsorted(t, stances[groups[w + 1][0]].t_on_s))
+            hi = max(hi, lo + 1) if n > 1 else hi
+            sel = np.zeros(n, dtype=bool)
+            sel[lo : hi + 1] = True
+            a_w, b_w = rows_for(sel, grp, w == 0, lo, min(hi, n - 1))
+            unknown = ([0, 1] if w == 0 else []) + [2 + k * nb + j for k in grp for j in range(nb)]
+            if n_cop:
+                unknown += [nf + 2 * k + j for k in grp for j in range(2)]
+            unknown = np.array(unknown, dtype=int)
+            known = np.setdiff1d(np.arange(ncol), unknown)
+            b_w = b_w - a_w[:, known] @ x[known]
+            x[unknown] = _solve_normal(a_w[:, unknown], b_w)
         if n_cop:
             for k, st in enumerate(stances):
                 m = masks[k]
