@@ -161,6 +161,18 @@ def test_c3d_force_plate_matches_type2_channels():
     assert np.allclose(np.linalg.norm(m_top, axis=1), np.linalg.norm(m_ch_top, axis=1), rtol=1e-3, atol=0.5)
 
 
+@needs_data
+@pytest.mark.data
+def test_c3d_model_outputs_are_not_markers():
+    d = read_c3d(DATA / "ktk_walk_c3d/walk.c3d.zip")
+    assert "LAnkleMoment" in d.model_outputs and "LAnkleMoment" not in d.markers
+    assert d.model_output_units["LAnkleMoment"] == "Nmm" and d.model_output_units["LKneeAngles"] == "deg"
+    assert "LKJC" in d.markers  # modelled markers stay markers (metres)
+    # Peak knee flexion of walking, degrees as stored.
+    assert 45 < np.nanmax(d.model_outputs["LKneeAngles"][:, 0]) < 80
+    assert d.parameters["PROCESSING"]["Bodymass"][0] == pytest.approx(73.4, abs=0.01)
+
+
 def test_c3d_bad_files(tmp_path):
     p = tmp_path / "bad.c3d"
     p.write_bytes(b"\x02\x50" + b"garbage" * 50)

@@ -64,7 +64,11 @@ class ForcePlate:
 
 @dataclass
 class C3DData:
-    """Contents of one C3D file in SI units (lab frame). time_s: point frames; analog_time_s: analogs."""
+    """Contents of one C3D file in SI units (lab frame). time_s: point frames; analog_time_s: analogs.
+
+    Points that the file lists as model outputs (POINT:ANGLES/FORCES/MOMENTS/POWERS, e.g. Plug-in-Gait
+    joint angles and moments) are not markers: they are in `model_outputs` as stored, with their unit
+    (POINT:ANGLE_UNITS etc.; Vicon moments are per kg of body mass) in `model_output_units`."""
 
     path: Path
     point_rate_hz: float
@@ -76,6 +80,8 @@ class C3DData:
     analog_units: dict[str, str]
     force_plates: list[ForcePlate] = field(default_factory=list)
     parameters: dict[str, dict[str, object]] = field(default_factory=dict)
+    model_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    model_output_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def marker_names(self) -> list[str]:
@@ -140,9 +146,20 @@ def _read_c3d_file(path: Path, shown_as: Path) -> C3DData:
         raise DataFormatError(f"{path}: parameter POINT:UNITS {units!r} is not a length unit "
                               f"({sorted(_LENGTH_TO_M)})")
     scale = _LENGTH_TO_M[units.strip().lower()]
+    point = params.get("POINT", {})
+    output_unit: dict[str, str] = {}
+    for group, unit_key in (("ANGLES", "ANGLE_UNITS"), ("FORCES", "FORCE_UNITS"), ("MOMENTS", "MOMENT_UNITS"),
+                            ("POWERS", "POWER_UNITS")):
+        units_v = list(point.get(unit_key, {}).get("value", [])) or [""]
+        for lab in point.get(group, {}).get("value", []):
+            output_unit[str(lab).strip()] = str(units_v[0])
     markers: dict[str, np.ndarray] = {}
+    outputs: dict[str, np.ndarray] = {}
     for k in range(pts.shape[1]):
         name = str(labels[k]).strip()
+        if name in output_unit:
+            outputs[name] = pts[:3, k, :].T.copy()
+            continue
         xyz = pts[:3, k, :].T * scale
         if name in markers:  # duplicated labels exist in the wild: keep the first, suffix the rest
             name = f"{name}#{k}"
@@ -169,7 +186,8 @@ def _read_c3d_file(path: Path, shown_as: Path) -> C3DData:
             for g in ("SUBJECTS", "PROCESSING", "TRIAL") if g in params}
     return C3DData(path=path, point_rate_hz=point_rate, analog_rate_hz=analog_rate, time_s=time_s,
                    markers=markers, analog_time_s=analog_time_s, analogs=analogs,
-                   analog_units=analog_units, force_plates=plates, parameters=keep)
+                   analog_units=analog_units, force_plates=plates, parameters=keep, model_outputs=outputs,
+                   model_output_units={k: output_unit[k] for k in outputs})
 
 
 def _plate(path: Path, k: int, pf: dict, params: dict) -> ForcePlate:
