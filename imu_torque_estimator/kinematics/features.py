@@ -18,10 +18,10 @@ Feature frames (per segment, 3 acceleration + 3 angular velocity):
 The default ("segment") was chosen by measurement (benchmarks/bench_kinematics.py ->
 benchmarks/results/kinematics.json; simulated walk 1.2 + run 3.0 m/s, 2 subjects, feature error vs the
 same feature from ground truth, CoM acceleration RMSE per segment pelvis..foot_r):
-- perfect sensors, true mounting: segment frame 0.03-0.08 m/s^2, heading frame 0.09-1.77 m/s^2 (the
+- perfect sensors, true mounting: segment frame 0.04-0.09 m/s^2, heading frame 0.07-1.89 m/s^2 (the
   VQF inclination error, ~1-2 deg in gait, leaks g sin(error) into the gravity-removed frame);
 - MTi-3 errors + mounting/placement offsets, static+functional calibration: segment frame
-  0.41-2.11 m/s^2 and 0.025-0.19 rad/s, heading frame 0.41-4.50 m/s^2 and 0.027-0.66 rad/s.
+  0.26-2.49 m/s^2 and 0.019-0.18 rad/s, heading frame 0.27-3.73 m/s^2 and 0.019-0.51 rad/s.
 The segment frame is better or equal in every segment, needs no orientation filter in the feature
 path and keeps the inclination information (gravity direction) that the heading frame removes.
 Kinematics topics (DESIGN.md) carry exactly these: linear_acceleration = f_com_B (includes gravity,
