@@ -266,6 +266,8 @@ def test_bad_trial_arguments():
         simulate_trial(SUBJ, "crawl_1", n_strides=1)
     with pytest.raises(ValueError, match="imu_errors"):
         simulate_trial(SUBJ, "walk_1.2", n_strides=1, imu_errors="perfect")
+    with pytest.raises(ValueError, match="trunk_passes"):
+        simulate_trial(SUBJ, "walk_1.2", n_strides=1, trunk_passes=0)
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("huge")
 
