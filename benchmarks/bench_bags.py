@@ -8,7 +8,8 @@ Stages timed on the same bag:
            (+ StreamingEngine.step), i.e. exactly the live nodes' per-sample code
   stages   the same per-sample loop with only the aligner / only kinematics / only the torque stage
   batch    kinematics.estimate_features + model.engine.run_sequence over the aligned arrays: the
-           vectorised ceiling (not a substitute: it cannot skip/count bad samples like the nodes)
+           vectorised ceiling (not a substitute: it cannot skip/count bad samples like the nodes);
+           and PyTorch's GRU over the whole sequence in one call: the RNN's own floor on one core
 Writes benchmarks/results/bags.json and prints a table. Usage: bench_bags.py [--minutes 10] [--keep DIR]
 """
 
@@ -217,9 +218,25 @@ def time_batch(a3: np.ndarray, g3: np.ndarray, cal, bundle_path: Path) -> dict:
     t_feat = (_clock() - t0) / n
     bundle = load_bundle(bundle_path)
     t0 = _clock()
-    run_sequence(bundle, feats)
+    ref = run_sequence(bundle, feats)
     t_seq = (_clock() - t0) / n
-    return {"samples": n, "estimate_features_us": t_feat * 1e6, "run_sequence_us": t_seq * 1e6}
+    out = {"samples": n, "estimate_features_us": t_feat * 1e6, "run_sequence_us": t_seq * 1e6}
+    try:  # the RNN floor: PyTorch's C++ GRU over the whole sequence in one call, one thread
+        import torch
+
+        torch.set_num_threads(1)
+        model = bundle.to_torch()
+        x = torch.as_tensor(feats, dtype=torch.float32)[None]
+        with torch.no_grad():
+            model(x[:, :100])  # warm-up
+            t0 = _clock()
+            y, _ = model(x)
+            t_torch = (_clock() - t0) / n
+        out["torch_gru_sequence_us"] = t_torch * 1e6
+        out["torch_vs_run_sequence_max_abs_nm_per_kg"] = float(np.abs(y[0].numpy() - ref).max())
+    except ImportError:
+        pass
+    return out
 
 
 def main() -> int:
@@ -256,6 +273,7 @@ def main() -> int:
             "pipeline_only": duration_s / full["pipeline_s"],
             "read_only": duration_s / read["read_bag_s"],
             "batch_ceiling_compute_only": 1e6 / RATE_HZ / per_sample_batch,
+            "rnn_floor_torch_sequence": 1e6 / RATE_HZ / batch.get("torch_gru_sequence_us", np.inf),
             "target": 1000.0,
         },
         "per_sample_us": {"full_pipeline": full["pipeline_s"] / gen["samples_per_sensor"] * 1e6, **stages},
@@ -276,6 +294,8 @@ def main() -> int:
         print(f"{name:46s} {t:8.2f}s {x:11.0f}x")
     print(f"{'batch ceiling (estimate_features+run_sequence)':46s} {'':9s} "
           f"{rt['batch_ceiling_compute_only']:11.0f}x")
+    print(f"{'RNN alone, torch GRU over the whole sequence':46s} {'':9s} "
+          f"{rt['rnn_floor_torch_sequence']:11.0f}x")
     print("per message (us): raw iteration {raw_iteration_us_per_msg:.2f}, rosbags deserialize "
           "{rosbags_deserialize_us_per_msg:.2f}, vectorised decode {vectorised_decode_us_per_msg:.3f}"
           .format(**read))
