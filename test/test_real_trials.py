@@ -110,8 +110,8 @@ def test_unknown_trial_and_missing_data(tmp_path):
         rt.build_trial("nope", tmp_path, tmp_path)
     with pytest.raises(FileNotFoundError, match="opensim_subject01_walk"):
         rt.build_trial("opensim_subject01_walk", tmp_path / "absent", tmp_path)
-    assert "hamner_run_subject04_run500" in rt.list_real_trials()
-    assert rt.NOT_BUILT  # the C3D walks are listed with a reason
+    names = rt.list_real_trials()
+    assert {"hamner_run_subject04_run500", "opensim_c3d_walking2", "ktk_walk"} <= set(names)
 
 
 def test_filter_contact_keeps_smooth_loads():

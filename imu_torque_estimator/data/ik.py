@@ -141,8 +141,11 @@ def _data_distance(markers: MarkerData, a: str, b: str) -> float:
     return float(np.nanmedian(d))
 
 
-def measured_scale_factors(model_path: Path, markers: MarkerData) -> dict[str, float]:
-    """Scale factors for pelvis, torso, arms and feet from marker distances (see module docstring)."""
+def measured_scale_factors(model_path: Path, markers: MarkerData,
+                           skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """Scale factors for pelvis, torso, arms, feet (and femur/tibia from joint-centre markers) from
+    marker distances (see module docstring). Groups in `skip` are not measured (a foot then follows
+    its tibia). Without torso markers the torso takes the mean of the other factors."""
     groups: dict[str, list[tuple[str, str]]] = {"pelvis": list(_PELVIS_PAIRS), "torso": list(_TORSO_PAIRS),
                                                 "foot_r": list(_FOOT_PAIRS["r"]),
                                                 "foot_l": list(_FOOT_PAIRS["l"])}
@@ -151,7 +154,8 @@ def measured_scale_factors(model_path: Path, markers: MarkerData) -> dict[str, f
         S = s.upper()
         groups[f"femur_{s}"] = [(f"{S}HJC", f"{S}KJC")]
         groups[f"tibia_{s}"] = [(f"{S}KJC", f"{S}AJC")]
-    groups = {g: [p for p in ps if p[0] in present and p[1] in present] for g, ps in groups.items()}
+    groups = {g: [p for p in ps if p[0] in present and p[1] in present] for g, ps in groups.items()
+              if g not in skip}
     model_d = _model_marker_distances(model_path, [p for ps in groups.values() for p in ps])
     out = {}
     for g, ps in groups.items():
@@ -160,6 +164,8 @@ def measured_scale_factors(model_path: Path, markers: MarkerData) -> dict[str, f
     for s in ("r", "l"):  # no foot-length markers: the foot follows the shank
         if f"foot_{s}" not in out and f"tibia_{s}" in out:
             out[f"foot_{s}"] = out[f"tibia_{s}"]
+    if "torso" not in out and out:
+        out["torso"] = float(np.mean(list(out.values())))
     missing = [g for g in ("pelvis", "torso", "foot_r", "foot_l") if g not in out]
     if missing:
         raise ValueError(f"cannot scale {missing}: none of their marker pairs are in the trial")
@@ -335,7 +341,7 @@ class SubjectFit:
 def fit_subject(generic_model: str | Path, trc_path: str | Path, mass_kg: float, height_m: float,
                 out_dir: str | Path, leg_bounds: tuple[float, float] = (0.85, 1.15),
                 frame_step: int = 6, tol: float = 0.005, search: str = "leg",
-                placer_time: float | None = None) -> SubjectFit:
+                placer_time: float | None = None, skip: tuple[str, ...] = ()) -> SubjectFit:
     """Scale the generic model to a subject from one marker trial: measured factors (pelvis, torso,
     feet, and tibias when joint-centre markers exist), then a bounded search (scipy
     `minimize_scalar`) of one factor minimising the IK marker RMS on every `frame_step`-th frame:
@@ -348,7 +354,7 @@ def fit_subject(generic_model: str | Path, trc_path: str | Path, mass_kg: float,
     t_start = time.perf_counter()
     generic_model, trc_path, out_dir = Path(generic_model), Path(trc_path), Path(out_dir)
     markers = read_trc(trc_path)
-    factors = measured_scale_factors(generic_model, markers)
+    factors = measured_scale_factors(generic_model, markers, skip=skip)
     if search == "leg":
         for key in ("femur_r", "femur_l", "tibia_r", "tibia_l"):
             factors.pop(key, None)

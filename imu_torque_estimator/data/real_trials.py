@@ -7,12 +7,15 @@ convention), sagittal joint angles, and a quality record (what was done, IK mark
 Pipeline per trial (offline; needs the `opensim` extra):
 1. Coordinates: given (`opensim_walk_rajagopal`, `opensim_subject01_walk`) or from OpenSim IK on the
    markers with a model scaled to the subject (`hamner_run_subject04` runs, see data/ik.py; the
-   subject is scaled once, from run200, and that model serves all four speeds).
+   subject is scaled once, from run200, and that model serves all four speeds; the C3D walks
+   `opensim_c3d_walking2/5` (FULLBODY_2009 markers) and `ktk_walk` (Plug-in-Gait markers mapped onto
+   the same generic model), see `_c3d_inputs`).
 2. Segment kinematics + composite inertials from the OpenSim model (data/opensim_model.py), with the
    coordinate low-pass of the trial (6 Hz walking, as the OpenSim reference setups; 12 Hz running).
+   The Hamner/C3D models are given to it with their coordinates unlocked (see build_trial).
 3. GRF per foot from the ExternalLoads XML (walking) or the GRF table (running), in the project's
-   ground frame, on the kinematics' time base. Running GRF is low-pass filtered at the same cutoff as
-   the coordinates (force and moment about the origin filtered, CoP and free moment recomputed),
+   ground frame, on the kinematics' time base. Running and C3D GRF is low-pass filtered at the same
+   cutoff as the coordinates (force and moment about the origin filtered, CoP and free moment recomputed),
    which avoids the impact artefacts that mismatched filtering causes (Kristianslund et al. 2012,
    J Biomech 45:666). Walking GRF is used unfiltered, as in the OpenSim references.
 4. Newton-Euler inverse dynamics (dynamics.inverse_dynamics) and sagittal moments projected on each
@@ -102,6 +105,7 @@ class TrialSpec:
     speed_m_s: float | None = None
     subject_json: str | None = None
     c3d: str | None = None
+    c3d_options: str = "fullbody"
 
 
 _HAMNER = "hamner_run_subject04"
@@ -120,13 +124,12 @@ TRIALS: dict[str, TrialSpec] = {
     **{f"opensim_c3d_{w}": TrialSpec(
         f"opensim_c3d_{w}", "walk", "opensim_c3d_walk", f"../{_HAMNER}/unscaled_generic.osim",
         WALK_FILTER_HZ, c3d=f"{w}.c3d") for w in ("walking2", "walking5")},
+    "ktk_walk": TrialSpec(
+        "ktk_walk", "walk", "ktk_walk_c3d", f"../{_HAMNER}/unscaled_generic.osim", WALK_FILTER_HZ,
+        c3d="walk.c3d.zip", c3d_options="plugin_gait"),
 }
 # Trials considered and not built, with the reason (reported by list_real_trials / the CLI).
-NOT_BUILT: dict[str, str] = {
-    "ktk_walk_c3d/walk": (
-        "Plug-in-Gait/CGM2 marker set: no OpenSim model with that marker set is in ../shared/data, so "
-        "IK would need a hand-made marker set; its own CGM2 moments are in the file for reference"),
-}
+NOT_BUILT: dict[str, str] = {}
 _GRF_IDS = {"r": ("R_ground_force_v", "R_ground_force_p", "R_ground_torque_"),
             "l": ("L_ground_force_v", "L_ground_force_p", "L_ground_torque_")}
 
@@ -325,6 +328,46 @@ _C3D_EXTRA_MARKERS = {
 _C3D_LEG_MARKERS = ("ASI", "PSI", "TH1", "TH2", "TH3", "TB1", "TB2", "TB3", "CAL", "MT1", "MT2")
 
 
+def _sided(pairs: dict[str, tuple[str, tuple[float, float, float]]]) -> dict:
+    """{suffix: (body stem, right-side location)} -> per-side markers, z mirrored for the left."""
+    out = {}
+    for suffix, (stem, (x, y, z)) in pairs.items():
+        out[f"R{suffix}"] = (f"{stem}_r", (x, y, z))
+        out[f"L{suffix}"] = (f"{stem}_l", (x, y, -z))
+    return out
+
+
+# Plug-in-Gait (CGM) marker set onto the FULLBODY generic model: PiG names renamed to the model's
+# landmark of the same anatomy (KNE lateral epicondyle = LFC, ANK lateral malleolus = LMAL, HEE = CAL,
+# TOE (2nd metatarsal head) = the model's TOE, made movable), the thigh/shank wands added movable.
+_PIG_RENAME = {f"{s}{a}": f"{s}{b}" for s in "LR"
+               for a, b in (("KNE", "LFC"), ("ANK", "LMAL"), ("HEE", "CAL"))}
+_PIG_EXTRA = _sided({"THI": ("femur", (0.0, -0.28, 0.08)), "THI2": ("femur", (0.0, -0.15, 0.09)),
+                     "TIB": ("tibia", (0.0, -0.22, 0.06))})
+_PIG_LEG_MARKERS = ("ASI", "PSI", "THI", "TIB", "CAL", "TOE", "LFC", "LMAL")
+
+
+@dataclass(frozen=True)
+class C3DOptions:
+    """How a C3D walk maps onto the generic model (see `_c3d_inputs`)."""
+
+    rename: dict[str, str]
+    add_markers: dict[str, tuple[str, tuple[float, float, float]]]
+    unfix: tuple[str, ...]
+    leg_markers: tuple[str, ...]
+    skip_scale: tuple[str, ...] = ()
+    femur_search: bool = False
+
+
+C3D_OPTIONS: dict[str, C3DOptions] = {
+    "fullbody": C3DOptions({}, _C3D_EXTRA_MARKERS, ("RMT5", "LMT5"), _C3D_LEG_MARKERS),
+    # No hip-centre marker in the CGM output (FEO = KJC), so the femur factor is searched; PiG TOE is
+    # not the model's toe tip, so the feet follow the tibias.
+    "plugin_gait": C3DOptions(_PIG_RENAME, _PIG_EXTRA, ("RMT5", "LMT5", "RTOE", "LTOE"), _PIG_LEG_MARKERS,
+                              skip_scale=("foot_r", "foot_l"), femur_search=True),
+}
+
+
 def _foot_centre(markers: dict[str, np.ndarray], side: str, k: int) -> np.ndarray:
     """Mean of a foot's heel and forefoot markers at frame k (NaN if none)."""
     names = [f"{side.upper()}{m}" for m in ("CAL", "MT1", "MT2", "MT5", "TOE")]
@@ -342,7 +385,7 @@ def _stances(loaded: np.ndarray) -> list[tuple[int, int]]:
 def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
                 progress: Progress | None) -> dict:
     """Markers (TRC in the OpenSim frame), per-foot GRF, body mass, analysis window and scaled model
-    of an overground C3D walk with two force plates.
+    of an overground C3D walk over force plates (`spec.c3d_options` picks the marker mapping).
 
     - Frames: the lab is z up; the ground frame is the lab rotated about z so that +x is the mean
       walking direction (pelvis markers). The TRC keeps the longest run of frames where every leg
@@ -350,10 +393,12 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
     - GRF: plate channel offsets removed (median of the unloaded samples), each plate's stance assigned
       to the foot whose centre (mean of heel and forefoot markers, 3-D, so a lifted foot is far) is
       nearest the mean CoP at mid-stance (the heel alone picked the wrong foot on walking2).
-    - Mass: vertical impulse of two consecutive stances (one per foot) over one stride, the stride
-      being twice the time between their onsets (steady walking): m = (J1 + J2) / (g 2 dt).
-    - Window: only while every foot on the ground is on a plate: from the first onset plus the double
-      support time (end of stance 1 - onset of stance 2) to the last stance end minus it.
+    - Mass (and height): from the C3D PROCESSING parameters when present (ktk), else from the
+      vertical impulse of two consecutive stances (one per foot) over one stride, the stride being
+      twice the time between their onsets (steady walking): m = (J1 + J2) / (g 2 dt).
+    - Window: only while every foot on the ground is on a plate: over the longest chain of stances
+      alternating feet and overlapping in time, from the first onset plus the first double support
+      to the last stance end minus the last double support.
     - Scaling: pelvis, torso from marker distances, femur HJC-KJC and tibia KJC-AJC per side from the
       lab's joint-centre markers, feet follow the tibia; MarkerPlacer at mid-stance of the first plate.
       (An IK-RMS search of the femur factor on walking2, ik.fit_subject(search="femur"), found 1.146,
@@ -364,6 +409,7 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
     from .opensim_io import ExternalLoads
     from .trc import MarkerData, read_trc, write_trc
 
+    opts = C3D_OPTIONS[spec.c3d_options]
     d = read_c3d(data_dir / spec.folder / spec.c3d)
     steps = [f"C3D {spec.folder}/{spec.c3d}: markers {d.point_rate_hz:g} Hz, {len(d.force_plates)} plates "
              f"{d.analog_rate_hz:g} Hz (ezc3d)"]
@@ -373,8 +419,11 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
     c, s_ = np.cos(-heading), np.sin(-heading)
     r_lab_to_ros = np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
     steps.append(f"ground frame: lab rotated {np.degrees(-heading):.0f} deg about z (walking along +x)")
-    markers = {m: p @ r_lab_to_ros.T for m, p in d.markers.items()}
-    legs = [m for m in markers if m[:1] in "RL" and m[1:] in _C3D_LEG_MARKERS]
+    markers = {opts.rename.get(m, m): p @ r_lab_to_ros.T for m, p in d.markers.items()}
+    if opts.rename:
+        steps.append("markers renamed to the model's: "
+                     + ", ".join(f"{a}->{b}" for a, b in opts.rename.items()))
+    legs = [m for m in markers if m[:1] in "RL" and m[1:] in opts.leg_markers]
     ok = np.all([np.isfinite(markers[m]).all(axis=1) for m in legs], axis=0)
     runs = _stances(np.r_[False, ok, False])
     a, b = max(runs, key=lambda r: r[1] - r[0])
@@ -405,16 +454,34 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
             per_side[side].append((i0, i1, force, cop, free))
             stances.append((i0, i1, side, float(np.sum(force[i0:i1, 2]) / fs)))
     stances.sort()
-    pairs = [(x, y) for x, y in zip(stances, stances[1:], strict=False) if x[2] != y[2]]
-    if not pairs:
-        raise ValueError(f"{spec.name}: needs two consecutive plate stances of opposite feet")
-    s1, s2 = pairs[0]
+    # Longest chain of stances alternating feet and overlapping in time (double support on plates),
+    # so no step lands off the plates inside it.
+    chains: list[list] = []
+    for st in stances:
+        if chains and chains[-1][-1][2] != st[2] and st[0] < chains[-1][-1][1]:
+            chains[-1].append(st)
+        else:
+            chains.append([st])
+    chain = max(chains, key=len)
+    if len(chain) < 2:
+        raise ValueError(f"{spec.name}: needs two consecutive, overlapping plate stances of opposite feet")
+    s1, s2 = chain[0], chain[1]
     step_s = (s2[0] - s1[0]) / fs
-    mass_kg = (s1[3] + s2[3]) / (GRAVITY_M_S2 * 2.0 * step_s)
-    ds = max(0.0, (s1[1] - s2[0]) / fs)
-    window = (t_an[s1[0]] + ds, t_an[s2[1] - 1] - ds)
-    steps.append(f"body mass {mass_kg:.1f} kg from the vertical impulse of the {s1[2]} and {s2[2]} stances "
-                 f"over a {2 * step_s:.3f} s stride; analysis window {window[0]:.3f}-{window[1]:.3f} s "
+    subject = d.parameters.get("PROCESSING", {})
+    if "Bodymass" in subject and float(np.ravel(subject["Bodymass"])[0]) > 0:
+        mass_kg = float(np.ravel(subject["Bodymass"])[0])
+        height_m = float(np.ravel(subject.get("Height", [np.nan]))[0]) / 1000.0
+        steps.append(f"body mass {mass_kg:.1f} kg, height {height_m:.3f} m from the C3D PROCESSING "
+                     "parameters")
+    else:
+        mass_kg = (s1[3] + s2[3]) / (GRAVITY_M_S2 * 2.0 * step_s)
+        height_m = float("nan")
+        steps.append(f"body mass {mass_kg:.1f} kg from the vertical impulse of the {s1[2]} and {s2[2]} "
+                     f"stances over a {2 * step_s:.3f} s stride (steady walking)")
+    ds_first = max(0.0, (s1[1] - s2[0]) / fs)
+    ds_last = max(0.0, (chain[-2][1] - chain[-1][0]) / fs)
+    window = (t_an[s1[0]] + ds_first, t_an[chain[-1][1] - 1] - ds_last)
+    steps.append(f"analysis window {window[0]:.3f}-{window[1]:.3f} s over {len(chain)} plate stances "
                  "(every foot on the ground is on a plate)")
     n = len(t_an)
     contacts = {}
@@ -443,12 +510,19 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
     else:
         _say(progress, f"{spec.name}: scaling the generic model to {mass_kg:.1f} kg")
         generic = ik.strip_forces(data_dir / spec.folder / spec.model, out_dir / "generic_no_muscles.osim",
-                                  add_markers=_C3D_EXTRA_MARKERS)
+                                  unfix_markers=opts.unfix, add_markers=opts.add_markers)
         placer_t = float(t_an[(s1[0] + s1[1]) // 2])
-        # Height unknown: -1 mm is ScaleTool's "not given" (it is informational only).
-        factors = ik.measured_scale_factors(generic, read_trc(trc))
-        ik.scale_model(generic, trc, mass_kg, -0.001, model, None, placer_time=placer_t, factors=factors)
-        info = {"factors": factors, "placer_time_s": placer_t}
+        # Unknown height: -1 mm is ScaleTool's "not given" (it is informational only).
+        h = height_m if np.isfinite(height_m) else -0.001
+        if opts.femur_search:
+            fit = ik.fit_subject(generic, trc, mass_kg, h, out_dir, search="femur", placer_time=placer_t,
+                                 frame_step=4, skip=opts.skip_scale)
+            info = {"factors": fit.factors, "placer_time_s": placer_t, "search": fit.search,
+                    "seconds": round(fit.seconds, 1)}
+        else:
+            factors = ik.measured_scale_factors(generic, read_trc(trc), skip=opts.skip_scale)
+            ik.scale_model(generic, trc, mass_kg, h, model, None, placer_time=placer_t, factors=factors)
+            info = {"factors": factors, "placer_time_s": placer_t}
         info_path.write_text(json.dumps(info, indent=1))
     steps.append("OpenSim ScaleTool on the generic FULLBODY model: factors "
                  + ", ".join(f"{k} {v:.3f}" for k, v in info["factors"].items())
@@ -459,7 +533,32 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
     speed = float(np.linalg.norm(pel[-1] - pel[0]) / (d.time_s[inwin][-1] - d.time_s[inwin][0]))
     steps.append(f"speed {speed:.2f} m/s = mean horizontal pelvis-marker speed over the window")
     return {"model": model, "loads": loads, "mass_kg": float(mass_kg), "window_s": window, "trc": trc,
-            "steps": steps, "speed_m_s": speed}
+            "steps": steps, "speed_m_s": speed, "height_m": height_m, "c3d": d}
+
+
+_PIG_JOINT = {"hip_flexion": "Hip", "knee_flexion": "Knee", "ankle_dorsiflexion": "Ankle"}
+
+
+def compare_with_plugin_gait(c3d, time_s: np.ndarray, moments_nm_per_kg: np.ndarray) -> dict[str, dict]:
+    """RMS difference and correlation of our sagittal moments with the Plug-in-Gait/CGM moments stored
+    in a C3D (`<S><Joint>Moment`, N mm/kg, X = sagittal component, positive = extensor / plantarflexor,
+    i.e. minus the project's convention), over the samples where the reference is defined."""
+    out = {}
+    for k, joint in enumerate(JOINTS):
+        base, side = joint[:-2], joint[-1].upper()
+        label = f"{side}{_PIG_JOINT[base]}Moment"
+        if label not in c3d.model_outputs or c3d.model_output_units.get(label, "").lower() != "nmm":
+            continue
+        ref = -np.interp(time_s, c3d.time_s, c3d.model_outputs[label][:, 0] / 1000.0)
+        ok = np.isfinite(ref)
+        if ok.sum() < 10:
+            continue
+        ours = moments_nm_per_kg[ok, k]
+        out[joint] = {"rms_nm_per_kg": round(float(np.sqrt(np.mean((ours - ref[ok]) ** 2))), 3),
+                      "corr": round(float(np.corrcoef(ours, ref[ok])[0, 1]), 3),
+                      "peak_ours": round(float(np.max(np.abs(ours))), 3),
+                      "peak_ref": round(float(np.max(np.abs(ref[ok]))), 3), "samples": int(ok.sum())}
+    return out
 
 
 def _ik_with_quality(name: str, model: Path, trc: Path, cache_dir: Path, rebuild: bool,
@@ -516,6 +615,7 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
     grf_cutoff: float | None = spec.filter_hz
     height_m = float("nan")
     speed = spec.speed_m_s
+    prep: dict = {}
     if spec.c3d:
         prep = _c3d_inputs(spec, data_dir, cache_dir, rebuild, progress)
         model, loads, mass_kg, window = prep["model"], prep["loads"], prep["mass_kg"], prep["window_s"]
@@ -523,8 +623,9 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
         coords_path, ik_q = _ik_with_quality(name, model, prep["trc"], cache_dir, rebuild, progress)
         quality.update(ik_q)
         steps.append(f"OpenSim InverseKinematicsTool ({quality['ik_frames']} frames)")
-        mass_source = "GRF impulse over one stride"
+        mass_source = "C3D parameters" if np.isfinite(prep["height_m"]) else "GRF impulse over one stride"
         speed = prep["speed_m_s"]
+        height_m = prep["height_m"]
     elif spec.trc:
         model, info = _hamner_subject(data_dir, cache_dir, progress)
         steps.append(f"OpenSim ScaleTool on {spec.model}: mass {info['mass_kg']} kg, factors "
@@ -575,6 +676,10 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
     sag = sagittal_moments(kin, jl, axes=tk.joint_axes, translations=tk.joint_translations_m)
     moments = np.column_stack([sag[j] for j in JOINTS]) / mass_kg
     steps.append("project Newton-Euler ID, moments on the OpenSim coordinate directions, / body mass")
+    if prep.get("c3d") is not None and prep["c3d"].model_outputs:
+        ref = compare_with_plugin_gait(prep["c3d"], kin.time_s, moments)
+        if ref:
+            quality["plugin_gait_moment_comparison"] = ref
     bw = mass_kg * GRAVITY_M_S2
     lever = height_m if np.isfinite(height_m) else 1.0
     if jl.pelvis_residual_force_n is not None:
