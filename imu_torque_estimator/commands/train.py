@@ -15,8 +15,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     from ..model.train import TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--cell", choices=("gru", "lstm"), default="lstm",
-                        help="recurrent cell (default lstm: measured faster to train on CPU, see docs)")
+    parser.add_argument("--cell", choices=("gru", "lstm"), default=d.cell,
+                        help=f"recurrent cell ({d.cell}: chosen by measurement, see model/train.py)")
     parser.add_argument("--hidden", type=int, default=d.hidden, help=f"hidden units per layer ({d.hidden})")
     parser.add_argument("--layers", type=int, default=d.layers, help=f"recurrent layers ({d.layers})")
     parser.add_argument("--window", type=int, default=d.window,
