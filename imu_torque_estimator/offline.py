@@ -142,6 +142,7 @@ def run_pipeline(bag: BagData, segments: Sequence[str], frontend: FeatureFronten
     """
     stamps: list[int] = []
     torques: list[np.ndarray] = []
+    torques_nm: list[np.ndarray] = []  # exactly what the torque_estimator node publishes
     limited: list[bool] = []
     n_seg = len(segments)
     k6 = FEATURES_PER_SEGMENT
@@ -166,6 +167,7 @@ def run_pipeline(bag: BagData, segments: Sequence[str], frontend: FeatureFronten
                 if out is not None:
                     stamps.append(out.stamp_ns)
                     torques.append(out.torque_nm_per_kg)
+                    torques_nm.append(out.torque_nm)
                     limited.append(out.limited)
         report = frontend.report()
     else:
@@ -183,6 +185,7 @@ def run_pipeline(bag: BagData, segments: Sequence[str], frontend: FeatureFronten
             if out is not None:
                 stamps.append(out.stamp_ns)
                 torques.append(out.torque_nm_per_kg)
+                torques_nm.append(out.torque_nm)
                 limited.append(out.limited)
         report = {"kinematics_samples": int(sum(len(k) for k in kin))}
     st = core.status
@@ -190,11 +193,11 @@ def run_pipeline(bag: BagData, segments: Sequence[str], frontend: FeatureFronten
                    "estimator_rejected_total": int(sum(st.rejected.values())), "estimator_resets": st.resets,
                    "estimator_gap_resets": st.gap_resets, "estimator_limited": st.limited,
                    "pipeline_s": time.perf_counter() - t0})
-    m = len(stamps)
-    tq = np.array(torques).reshape(m, len(joints)) if m else np.zeros((0, len(joints)))
-    mass = core.config.body_mass_kg
-    return OfflineResult(tuple(joints), np.asarray(stamps, dtype=np.int64), tq, tq * mass,
-                         np.asarray(limited, dtype=bool), mass, report)
+    m, shape = len(stamps), (len(stamps), len(joints))
+    tq = np.array(torques, dtype=float).reshape(shape) if m else np.zeros(shape)
+    tq_nm = np.array(torques_nm, dtype=float).reshape(shape) if m else np.zeros(shape)
+    return OfflineResult(tuple(joints), np.asarray(stamps, dtype=np.int64), tq, tq_nm,
+                         np.asarray(limited, dtype=bool), core.config.body_mass_kg, report)
 
 
 def attach_truth(result: OfflineResult, bag: BagData) -> None:
