@@ -44,7 +44,7 @@ from scipy.signal import butter, filtfilt
 from ..body import GRAVITY_M_S2, JOINTS, R_OSIM_TO_ROS, SEGMENTS
 from ..motion import JOINT_CENTRES, FootContact, SegmentKinematics
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: kinematics on the unlocked model copy (v1 files built before it are wrong)
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 RUN_FILTER_HZ = 12.0
 WALK_FILTER_HZ = 6.0
