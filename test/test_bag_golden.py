@@ -42,7 +42,7 @@ def params_file(path: Path, model: Path) -> Path:
     doc = {
         "segment_kinematics": {"ros__parameters": {
             "sensor_set": "3imu", "rate_hz": 200, "subject_mass_kg": MASS_KG, "subject_height_m": 1.70,
-            "subject_sex": "female", "queue_depth": 1000}},
+            "subject_sex": "female", "queue_depth": 1000, "functional_s": 5.0}},
         "torque_estimator": {"ros__parameters": {
             "sensor_set": "3imu", "rate_hz": 200, "body_mass_kg": MASS_KG, "model": str(model),
             "queue_depth": 1000}},
