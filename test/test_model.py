@@ -312,6 +312,9 @@ def test_grouped_metrics_pools_per_condition():
     assert set(g) == {"all", "walk 1.2 m/s +0 %", "run 3.0 m/s +0 %"}
     assert g["walk 1.2 m/s +0 %"]["knee_flexion_l"]["rmse_nm_per_kg"] == pytest.approx(0.1)
     assert g["run 3.0 m/s +0 %"]["n_samples"] == 300 and g["all"]["n_samples"] == 600
+    # nRMSE: mean over the trials of RMSE / that trial's range
+    per_trial = [metrics.nrmse_pct(p, t)[0] for _, p, t in items[:3]]
+    assert g["walk 1.2 m/s +0 %"]["hip_flexion_l"]["nrmse_pct"] == pytest.approx(np.mean(per_trial))
     assert "walk 1.2" in metrics.format_table(g, body.JOINTS)
 
 

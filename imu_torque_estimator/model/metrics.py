@@ -2,7 +2,8 @@
 
 Inputs are (N, J) arrays in Nm/kg, body.JOINTS order; rows where either array is non-finite are
 ignored (the streaming engine returns NaN for samples it skipped). `grouped_metrics` evaluates
-per condition (e.g. mode/speed/slope) and overall, pooling the samples of a group.
+per condition (e.g. mode/speed/slope) and overall: RMSE and r pool the samples of a group, nRMSE
+is averaged over its trials.
 """
 
 from __future__ import annotations
@@ -64,25 +65,36 @@ def joint_metrics(pred: np.ndarray, true: np.ndarray, joints: Iterable[str]) -> 
 
 def grouped_metrics(items: Iterable[tuple[dict, np.ndarray, np.ndarray]], joints: Iterable[str],
                     key: Callable[[dict], str]) -> dict[str, dict]:
-    """Metrics pooled per group: items are (meta, pred, true); `key(meta)` names the group.
+    """Metrics per group: items are (meta, pred, true) per trial; `key(meta)` names the group.
 
-    Returns {"all": joint_metrics, <group>: joint_metrics, ...} with groups sorted by name.
+    RMSE and r pool the samples of a group; nRMSE is the mean over the group's trials of each
+    trial's RMSE / range (the usual per-trial normalisation: a pooled range would be set by the
+    most extreme trial). Returns {"all": ..., <group>: ...} with groups sorted by name.
     """
     joints = list(joints)
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     pooled: list[tuple[np.ndarray, np.ndarray]] = []
     for meta, pred, true in items:
-        groups.setdefault(key(meta), []).append((pred, true))
-        pooled.append((pred, true))
+        pair = (np.asarray(pred)[:, :len(joints)], np.asarray(true)[:, :len(joints)])
+        groups.setdefault(key(meta), []).append(pair)
+        pooled.append(pair)
     if not pooled:
         raise ValueError("grouped_metrics: no items")
 
-    def _stack(pairs):
-        return np.concatenate([p for p, _ in pairs]), np.concatenate([t for _, t in pairs])
+    def _metrics(pairs):
+        m = joint_metrics(np.concatenate([p for p, _ in pairs]), np.concatenate([t for _, t in pairs]),
+                          joints)
+        per_trial = np.array([nrmse_pct(p, t) for p, t in pairs])
+        ok = np.isfinite(per_trial)
+        mean_n = np.where(ok.any(axis=0), np.where(ok, per_trial, 0.0).sum(axis=0)
+                          / np.maximum(ok.sum(axis=0), 1), np.nan)
+        for i, j in enumerate(joints):
+            m[j]["nrmse_pct"] = float(mean_n[i])
+        return m
 
-    out = {"all": joint_metrics(*_stack(pooled), joints)}
+    out = {"all": _metrics(pooled)}
     for g in sorted(groups):
-        out[g] = joint_metrics(*_stack(groups[g]), joints)
+        out[g] = _metrics(groups[g])
     return out
 
 
