@@ -115,3 +115,29 @@ def test_model_without_leg_bodies_is_rejected(om, tmp_path):
     model.addJoint(opensim.FreeJoint("ground_pelvis", model.getGround(), pelvis))
     with pytest.raises(ValueError, match=r"lacks the bodies \['femur_l', 'femur_r'"):
         om.segment_bodies(model)
+
+
+def test_locked_coordinates_do_not_steal_state_slots(om, tmp_path):
+    """The Hamner generic model locks subtalar, mtp and wrist coordinates. Probing their state slots
+    used to hit slot 0 (pelvis_tilt) and silently drop the pelvis tilt: joint centres must match
+    OpenSim's own pose of the same coordinates."""
+    import opensim
+
+    from imu_torque_estimator.data.opensim_io import Storage, write_storage
+
+    model_path = DATA / "hamner_run_subject04" / "unscaled_generic.osim"
+    t = np.linspace(0.0, 0.5, 26)
+    values = {"pelvis_tilt": 0.25, "pelvis_ty": 0.95, "hip_flexion_r": 0.4, "knee_angle_r": -0.6,
+              "ankle_angle_r": 0.1}
+    path = tmp_path / "q.sto"
+    write_storage(path, Storage(t, {k: np.full_like(t, v) for k, v in values.items()}, False, name="q"))
+    tk = om.trial_kinematics(model_path, path, filter_hz=None)
+    model = opensim.Model(str(model_path))
+    state = model.initSystem()
+    for name, v in values.items():
+        model.getCoordinateSet().get(name).setValue(state, v, False)
+    model.realizePosition(state)
+    for joint, osim_body in (("knee_r", "tibia_r"), ("ankle_r", "talus_r")):
+        p = model.getBodySet().get(osim_body).getPositionInGround(state).to_numpy()
+        np.testing.assert_allclose(tk.kinematics.joint_position_m[joint][10], body.R_OSIM_TO_ROS @ p,
+                                   atol=1e-6, err_msg=joint)

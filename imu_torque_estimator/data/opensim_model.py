@@ -276,10 +276,16 @@ def trial_kinematics(
     for c in coordset:
         state.setQ(osim.Vector(nq, 0.0))
         state.setU(osim.Vector(nu, 0.0))
+        locked = c.getLocked(state)
+        c.setLocked(state, False)  # setValue silently ignores a locked coordinate
         c.setValue(state, 1.0, False)
         c.setSpeedValue(state, 1.0)
-        q_index[c.getName()] = int(np.argmax(np.abs(state.getQ().to_numpy())))
-        u_index[c.getName()] = int(np.argmax(np.abs(state.getU().to_numpy())))
+        c.setLocked(state, locked)
+        qv, uv = np.abs(state.getQ().to_numpy()), np.abs(state.getU().to_numpy())
+        if qv.max() == 0.0 or uv.max() == 0.0:
+            raise ValueError(f"{model_path}: cannot find the state slot of coordinate {c.getName()!r}")
+        q_index[c.getName()] = int(np.argmax(qv))
+        u_index[c.getName()] = int(np.argmax(uv))
     # Coordinate trajectories: value, speed, acceleration from the splines (default value if absent).
     notes: list[str] = []
     splines = _splines(osim, prepared_coordinates(model, coordinates, enforce_couplers, notes), filter_hz)
