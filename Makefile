@@ -42,7 +42,7 @@ train: setup
 	@$(VPY) -m imu_torque_estimator.cli train-defaults
 
 lint: setup
-	@$(VENV)/bin/ruff check imu_torque_estimator test benchmarks launch
+	@$(VENV)/bin/ruff check imu_torque_estimator test benchmarks launch examples scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -73,6 +73,16 @@ class Graph:
         self.procs.append((p, log))
         return p
 
+    def start_launch(self, launch_file: str, args: dict, name: str = "launch") -> subprocess.Popen:
+        """`ros2 launch imu_torque_estimator <launch_file> k:=v ...` on this graph's domain."""
+        cmd = [str(REPO / ".venv" / "bin" / "ros2"), "launch", "imu_torque_estimator", launch_file,
+               *(f"{k}:={v}" for k, v in args.items())]
+        log = self.tmp / f"{name}.log"
+        p = subprocess.Popen(cmd, cwd=REPO, env=_env(self.domain), stdout=log.open("w"),
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((p, log))
+        return p
+
     def logs(self) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for _, log in self.procs)
 
