@@ -119,6 +119,12 @@ def library_cost(n: int = 3000) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- main
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stats_ms(x: np.ndarray) -> dict[str, float]:
     x = np.asarray(x, float) * 1e3
     return {"n": int(x.size), "mean_ms": float(x.mean()), "p50_ms": float(np.percentile(x, 50)),
@@ -190,8 +196,11 @@ def main() -> int:
         kin_proc.kill()
         return 1
     out = Path("/tmp") / f"bench_node_latency_{os.getpid()}.npz"
+    cpu0 = _cpu_s(kin_proc.pid)
+    wall0 = time.monotonic()
     pub = subprocess.run([sys.executable, __file__, "--role", "publisher", "--seconds", str(args.seconds),
                           "--out", str(out)], cwd=REPO, env=env, timeout=args.seconds + 180)
+    node_cpu = (_cpu_s(kin_proc.pid) - cpu0) / (time.monotonic() - wall0)
     time.sleep(2.0)  # last diagnostics
     stop.set()
     th.join(2)
@@ -225,6 +234,7 @@ def main() -> int:
         "end_to_end": stats_ms(np.array(e2e)) if e2e else None,
         "added_by_node": stats_ms(np.array(added)) if added else None,
         "kinematics_received_fraction": len(e2e) / max(n_expected, 1),
+        "node_cpu_core_fraction": node_cpu,
         "node_diagnostics": {k: {kk: vv for kk, vv in v.items() if kk != "calibration_json"}
                              for k, v in node_diag.items()},
         "load_average_1_5_15": list(load), "cpu_count": os.cpu_count(),
@@ -242,7 +252,8 @@ def main() -> int:
         if s:
             print(f"{key:<22}{s['n']:>7}{s['mean_ms']:>10.3f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
                   f"{s['max_ms']:>10.3f}")
-    print(f"kinematics received for {100 * result['kinematics_received_fraction']:.1f} % of stamps")
+    print(f"kinematics received for {100 * result['kinematics_received_fraction']:.1f} % of stamps; "
+          f"node CPU {100 * node_cpu:.0f} % of one core")
     return 0
 
 

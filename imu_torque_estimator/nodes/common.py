@@ -83,9 +83,12 @@ def fill_imu_msg(
     linear_acceleration_m_s2: Sequence[float],
     angular_velocity_rad_s: Sequence[float],
     orientation_wxyz: Sequence[float] | None = None,
+    covariance: bool = True,
 ) -> Imu:
     """Fill a sensor_msgs/Imu: stamp, frame, vectors; covariance unknown (all zeros);
-    without orientation, orientation_covariance[0] = -1 (REP-145)."""
+    without orientation, orientation_covariance[0] = -1 (REP-145). `covariance=False` skips
+    (re)writing the covariance arrays: for a reused message whose covariances are already set
+    and whose orientation presence does not change (saves most of the cost per call)."""
     ns_to_time_msg(stamp_ns, msg.header.stamp)
     msg.header.frame_id = frame_id
     a, w = msg.linear_acceleration, msg.angular_velocity
@@ -94,14 +97,15 @@ def fill_imu_msg(
     q = msg.orientation
     if orientation_wxyz is None:
         q.w, q.x, q.y, q.z = 1.0, 0.0, 0.0, 0.0
-        cov = _NO_COV.copy()
-        cov[0] = -1.0
-        msg.orientation_covariance = cov
     else:
         q.w, q.x, q.y, q.z = (float(v) for v in orientation_wxyz)
-        msg.orientation_covariance = _NO_COV
-    msg.angular_velocity_covariance = _NO_COV
-    msg.linear_acceleration_covariance = _NO_COV
+    if covariance:
+        cov = _NO_COV.copy()
+        if orientation_wxyz is None:
+            cov[0] = -1.0
+        msg.orientation_covariance = cov
+        msg.angular_velocity_covariance = _NO_COV
+        msg.linear_acceleration_covariance = _NO_COV
     return msg
 
 
@@ -246,7 +250,9 @@ def run_node(node_factory: Callable[[], Node], args: list[str] | None = None,
             print(f"{label}: configuration error: {_one_line(exc)}", file=sys.stderr, flush=True)
             return 2
         try:
-            rclpy.spin(node)
+            # SingleThreadedExecutor: rclpy.experimental.EventsExecutor (kilted wheels) was tried and
+            # busy-looped at ~50 % CPU while idle and ignored SIGTERM, so it is not used.
+            rclpy.spin(node, rclpy.executors.SingleThreadedExecutor())
         except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
             pass
         return 0

@@ -122,7 +122,8 @@ class SegmentKinematicsNode(Node):
             self.create_subscription(Imu, topic, lambda msg, i=i: self._on_imu(i, msg), qos)
         self._pubs = [self.create_publisher(Imu, f"{s}/kinematics", common.sensor_qos(10))
                       for s in self.segments]
-        self._out_msgs = [Imu() for _ in self.segments]
+        self._out_msgs = [common.fill_imu_msg(Imu(), 0, "", (0, 0, 0), (0, 0, 0), (1, 0, 0, 0))
+                          for _ in self.segments]  # covariances set once here
         self._frame_ids = [s if self.frame == "segment" else f"{s}_heading" for s in self.segments]
         self.create_service(Trigger, "~/recalibrate", self._on_recalibrate)
         self._diag = common.DiagnosticsPublisher(self)
@@ -180,7 +181,7 @@ class SegmentKinematicsNode(Node):
         for i, pub in enumerate(self._pubs):
             msg = self._out_msgs[i]
             common.fill_imu_msg(msg, s.stamp_ns, self._frame_ids[i], feats[6 * i:6 * i + 3],
-                                feats[6 * i + 3:6 * i + 6], q[i])
+                                feats[6 * i + 3:6 * i + 6], q[i], covariance=False)
             pub.publish(msg)
         self.published += 1
 
