@@ -9,7 +9,7 @@ Stages timed on the same bag:
   stages   the same per-sample loop with only the aligner / only kinematics / only the torque stage
   batch    kinematics.estimate_features + model.engine.run_sequence over the aligned arrays: the
            vectorised ceiling (not a substitute: it cannot skip/count bad samples like the nodes);
-           and PyTorch's GRU over the whole sequence in one call: the RNN's own floor on one core
+           and the PyTorch GRU/LSTM over the whole sequence in one call: the RNN floor on one core
 Writes benchmarks/results/bags.json and prints a table. Usage: bench_bags.py [--minutes 10] [--keep DIR]
 """
 
@@ -221,7 +221,7 @@ def time_batch(a3: np.ndarray, g3: np.ndarray, cal, bundle_path: Path) -> dict:
     ref = run_sequence(bundle, feats)
     t_seq = (_clock() - t0) / n
     out = {"samples": n, "estimate_features_us": t_feat * 1e6, "run_sequence_us": t_seq * 1e6}
-    try:  # the RNN floor: PyTorch's C++ GRU over the whole sequence in one call, one thread
+    try:  # the RNN floor: PyTorch C++ GRU/LSTM over the whole sequence in one call, one thread
         import torch
 
         torch.set_num_threads(1)
@@ -232,7 +232,7 @@ def time_batch(a3: np.ndarray, g3: np.ndarray, cal, bundle_path: Path) -> dict:
             t0 = _clock()
             y, _ = model(x)
             t_torch = (_clock() - t0) / n
-        out["torch_gru_sequence_us"] = t_torch * 1e6
+        out["torch_rnn_sequence_us"] = t_torch * 1e6
         out["torch_vs_run_sequence_max_abs_nm_per_kg"] = float(np.abs(y[0].numpy() - ref).max())
     except ImportError:
         pass
@@ -253,6 +253,7 @@ def main() -> int:
 
             shutil.rmtree(bag)
         bundle = make_bundle(Path(tmp) / "bundle")
+        model_info = _model_info(bundle)
         gen = simulate(bag, args.minutes, args.sim_minutes)
         size_mb = sum(f.stat().st_size for f in bag.iterdir()) / 1e6
         read, data = time_read(bag)
@@ -273,12 +274,13 @@ def main() -> int:
             "pipeline_only": duration_s / full["pipeline_s"],
             "read_only": duration_s / read["read_bag_s"],
             "batch_ceiling_compute_only": 1e6 / RATE_HZ / per_sample_batch,
-            "rnn_floor_torch_sequence": 1e6 / RATE_HZ / batch.get("torch_gru_sequence_us", np.inf),
+            "rnn_floor_torch_sequence": 1e6 / RATE_HZ / batch.get("torch_rnn_sequence_us", np.inf),
             "target": 1000.0,
         },
         "per_sample_us": {"full_pipeline": full["pipeline_s"] / gen["samples_per_sensor"] * 1e6, **stages},
         "batch": batch,
         "profile_top": prof_text.splitlines()[:40],
+        "model": model_info,
         "cpu": os.uname().machine, "one_core": True,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +296,7 @@ def main() -> int:
         print(f"{name:46s} {t:8.2f}s {x:11.0f}x")
     print(f"{'batch ceiling (estimate_features+run_sequence)':46s} {'':9s} "
           f"{rt['batch_ceiling_compute_only']:11.0f}x")
-    print(f"{'RNN alone, torch GRU over the whole sequence':46s} {'':9s} "
+    print(f"{'RNN alone, torch GRU/LSTM over the whole seq':46s} {'':9s} "
           f"{rt['rnn_floor_torch_sequence']:11.0f}x")
     print("per message (us): raw iteration {raw_iteration_us_per_msg:.2f}, rosbags deserialize "
           "{rosbags_deserialize_us_per_msg:.2f}, vectorised decode {vectorised_decode_us_per_msg:.3f}"
@@ -304,6 +306,13 @@ def main() -> int:
     print("batch per sample (us): " + ", ".join(f"{k} {v:.1f}" for k, v in batch.items() if k != "samples"))
     print(f"-> {RESULTS}")
     return 0
+
+
+def _model_info(path: Path) -> dict:
+    from imu_torque_estimator.model.bundle import load_bundle
+
+    b = load_bundle(path)
+    return {"path": str(path), "model_id": b.model_id, "network": b.network.to_dict()}
 
 
 def _slice(data, n: int):
