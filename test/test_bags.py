@@ -389,3 +389,31 @@ def test_record_topic_list_and_bad_extra_topic():
     assert len(topics) == 3 * 2 + 2 + 1 + 1
     with pytest.raises(ValueError, match="expected /topic:package/msg/Type"):
         record_topics("3imu", "", ["/foo"])
+
+
+@pytest.mark.parametrize("storage", bags.STORAGES)
+def test_fast_mcap_scan_equals_the_rosbags_reader(tmp_path, storage, monkeypatch):
+    """read_bag's own MCAP scan (speed) gives exactly what rosbags' reader gives, message order included;
+    sqlite3 bags take the rosbags path."""
+    path = tmp_path / "bag"
+    write_test_bag(path, n=300, storage=storage)
+    with bags.BagWriter(tmp_path / "unsorted", sort_on_close=False) as w:  # file order != log-time order
+        w.write_imu("pelvis", np.array([3, 4]) * DT_NS, np.ones((2, 3)), np.ones((2, 3)))
+        w.write_imu("pelvis", np.array([1, 2]) * DT_NS, np.zeros((2, 3)), np.zeros((2, 3)))
+    for p in (path, tmp_path / "unsorted"):
+        fast = bags.read_bag(p)
+        assert (bags._scan_mcap(p, {"/pelvis/imu/data_raw"}) is not None) == (storage == "mcap" or
+                                                                              p.name == "unsorted")
+        monkeypatch.setattr(bags, "_scan_mcap", lambda *a: None)
+        ref = bags.read_bag(p)
+        monkeypatch.undo()
+        assert set(fast.imu) == set(ref.imu)
+        for s in ref.imu:
+            for f in ("stamp_ns", "log_time_ns", "seq", "specific_force_m_s2", "angular_rate_rad_s"):
+                np.testing.assert_array_equal(getattr(fast.imu[s], f), getattr(ref.imu[s], f))
+        assert (fast.truth is None) == (ref.truth is None)
+        if ref.truth is not None:
+            np.testing.assert_array_equal(fast.truth.effort_nm, ref.truth.effort_nm)
+        assert fast.diagnostics_count == ref.diagnostics_count
+    np.testing.assert_array_equal(bags.read_bag(tmp_path / "unsorted").imu["pelvis"].stamp_ns,
+                                  np.arange(1, 5) * DT_NS)
