@@ -223,3 +223,37 @@ def test_registry():
     register_source("h7_test_ramp", lambda cfg: made.append(cfg.segment) or ramp_source())
     assert isinstance(create_source("h7_test_ramp", SourceConfig("foot_l")), RecordedSource)
     assert made == ["foot_l"] and "foot_l" in SEGMENTS
+
+
+@pytest.mark.slow
+def test_simulate_recording_standing_prefix_and_cache(tmp_path):
+    """H4's simulate_trial + the standing prefix: still, gravity-only start with unknown truth, then
+    gait with finite truth; the cache returns identical arrays and is keyed by the parameters."""
+    pytest.importorskip("imu_torque_estimator.sim.trial")
+    from imu_torque_estimator.sources import simulate_recording
+
+    cfg = SourceConfig("pelvis", RATE, n_strides=2, standing_s=1.5, seed=11, cache_dir=str(tmp_path))
+    rec = simulate_recording(cfg, tmp_path)
+    n_stand = 150
+    assert set(rec.signals) == set(SEGMENTS)
+    m = rec.moments_nm_per_kg
+    assert np.all(np.isnan(m[:n_stand])) and np.all(np.isfinite(m[n_stand:]))
+    np.testing.assert_allclose(rec.time_s[:n_stand + 1], np.arange(n_stand + 1) / RATE, atol=1e-12)
+    for sig in rec.signals.values():
+        f = np.linalg.norm(sig.specific_force_m_s2[:n_stand], axis=1)
+        assert abs(np.median(f) - 9.80665) < 0.2
+        assert np.median(np.linalg.norm(sig.angular_rate_rad_s[:n_stand], axis=1)) < 0.05
+        assert np.max(np.linalg.norm(sig.angular_rate_rad_s[n_stand:], axis=1)) > 0.5  # walking
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again = simulate_recording(cfg, tmp_path)
+    for s in SEGMENTS:
+        a, b = again.signals[s], rec.signals[s]
+        np.testing.assert_array_equal(a.specific_force_m_s2, b.specific_force_m_s2)
+        np.testing.assert_array_equal(again.signals[s].time_s, rec.signals[s].time_s)
+    np.testing.assert_array_equal(again.moments_nm_per_kg, rec.moments_nm_per_kg)
+    from imu_torque_estimator.sources import _sim_cache_key
+
+    other = SourceConfig("pelvis", RATE, n_strides=2, standing_s=1.5, seed=12)
+    assert _sim_cache_key(other) != _sim_cache_key(cfg)
+    same = SourceConfig("foot_r", RATE, n_strides=2, standing_s=1.5, seed=11)  # segment is not in the key
+    assert _sim_cache_key(same) == _sim_cache_key(cfg)
