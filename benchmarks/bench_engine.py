@@ -2,8 +2,9 @@
 (vs ONNX Runtime when installed), for 3-IMU and 7-IMU sized models, GRU and LSTM.
 
 Per-step wall time of one sample (features (F,) -> moments (6,)), p50/p99 in microseconds over
-`--steps` steps after warm-up. Uses the shipped bundles models/3imu and models/7imu when present,
-otherwise random weights of the default size. Writes benchmarks/results/engine.json and a table.
+`--steps` steps after warm-up. The shipped architecture uses models/3imu and models/7imu when present;
+the alternatives (GRU 2x64, LSTM 2x64) use random weights. Writes benchmarks/results/engine.json and
+a table.
 Targets: engine p50 <= 30 us and >= 10x faster than eager PyTorch.
 """
 
@@ -30,6 +31,9 @@ from imu_torque_estimator.model.bundle import load_bundle, save_bundle  # noqa: 
 from imu_torque_estimator.model.engine import StreamingEngine  # noqa: E402
 from imu_torque_estimator.model.network import NetworkConfig, TorqueRNN  # noqa: E402
 
+# The shipped architecture (model.train.TrainConfig defaults) and the GRU 2x64 alternative.
+ARCHITECTURES = (("lstm", 1, 128), ("gru", 2, 64), ("lstm", 2, 64))
+
 
 def _timeit(fn, x: np.ndarray, steps: int, warmup: int = 300) -> np.ndarray:
     for i in range(warmup):
@@ -48,7 +52,7 @@ def _bundle_for(sensor_set: str, cell: str, hidden: int, layers: int, tmp: Path)
     shipped = ROOT / "models" / sensor_set
     if shipped.is_dir():
         b = load_bundle(shipped)
-        if b.network.cell == cell:
+        if (b.network.cell, b.network.hidden, b.network.layers) == (cell, hidden, layers):
             return b, "shipped"
     n_in = 6 * len(body.SENSOR_SETS[sensor_set])
     torch.manual_seed(0)
@@ -131,8 +135,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         for sensor_set in ("3imu", "7imu"):
-            for cell in ("gru", "lstm"):
-                b, origin = _bundle_for(sensor_set, cell, 64, 2, tmp)
+            for cell, layers, hidden in ARCHITECTURES:
+                b, origin = _bundle_for(sensor_set, cell, hidden, layers, tmp)
                 model = b.to_torch()
                 x = rng.normal(size=(512, b.n_in)) * b.normalisation["in_std"] + b.normalisation["in_mean"]
                 x32 = x.astype(np.float32)
