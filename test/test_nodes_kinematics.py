@@ -454,3 +454,38 @@ def test_xsens_driver_publishes_from_a_virtual_mti(graph):
     for a in acc[:50]:
         assert np.min(np.abs(sent_acc - a).max(axis=1)) < 1e-5
     assert all(m.header.frame_id == "foot_l_imu" for m in msgs)
+
+
+def test_known_calibration_file_skips_still_standing(graph, tmp_path):
+    """calibration_file (kinematics.save_calibrations): output from the first aligned sample, no still
+    period needed, and the node reports exactly the calibration it loaded."""
+    from imu_torque_estimator.body import lower_body_model
+    from imu_torque_estimator.kinematics import calibrate, calibrations_from_dict, save_calibrations
+    from imu_torque_estimator.sim.imu import default_placements
+
+    segs = SENSOR_SETS["3imu"]
+    placements = default_placements(lower_body_model(80.0, 1.8, "male"))
+    cal = calibrate({s: placements[s] for s in segs})
+    path = tmp_path / "cal.json"
+    save_calibrations(cal, path)
+    probe = KinematicsProbe(graph, segs)
+    graph.start("segment_kinematics", "segment_kinematics",
+                {"sensor_set": "3imu", "rate_hz": RATE, "calibration_file": str(path)})
+    fake = FakeImus(graph, segs)
+    name = "segment_kinematics: calibration"
+    graph.wait_for(lambda: name in graph.diag, 30.0, "diagnostics")
+    time.sleep(1.0)  # discovery of the fake publishers
+    period = NS // RATE
+    t0 = (time.time_ns() // period) * period
+    for k in range(100):
+        for s in segs:
+            fake.send(s, t0 + k * period, moving=True)
+        time.sleep(max(0.0, (t0 + (k + 1) * period - time.time_ns()) / NS))
+    graph.wait_for(lambda: probe.count() >= 80, 10.0, "kinematics without a still period")
+    with graph.lock:
+        diag = dict(graph.diag[name])
+    assert diag["state"] == "calibrated"
+    loaded = calibrations_from_dict(json.loads(diag["calibration_json"]))
+    for s in segs:
+        np.testing.assert_array_equal(loaded[s].sensor_to_segment, cal[s].sensor_to_segment)
+        np.testing.assert_array_equal(loaded[s].sensor_position_m, cal[s].sensor_position_m)
