@@ -1,6 +1,7 @@
 """Model: training machinery on a known linear system, data splits, bundle validation, metrics."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -447,3 +448,34 @@ def test_cli_train_defaults_on_an_existing_dataset(fake_dataset, tmp_path):
         card = (tmp_path / "models" / s / "MODEL_CARD.md").read_text()
         assert b.model_id in card and "Limits" in card
         assert rec["config"] == b.training["config"]
+
+
+# ------------------------------------------------------------------ shipped models
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.mark.parametrize("sensor_set", ["3imu", "7imu"])
+def test_shipped_models_match_the_running_contract(sensor_set):
+    """The shipped bundles load against the current feature spec, are small, carry held-out metrics,
+    and the engine reproduces the PyTorch network on realistic feature values."""
+    from imu_torque_estimator import kinematics as kin
+    from imu_torque_estimator.model.engine import StreamingEngine
+
+    path = SHIPPED / sensor_set
+    if not (path / "config.json").is_file():
+        pytest.skip(f"{path} not built yet (make train)")
+    b = load_bundle(path, expect_sensor_set=sensor_set, expect_rate_hz=100.0,
+                    expect_feature_spec=kin.FEATURE_SPEC_ID)
+    assert b.feature_names == kin.feature_names(sensor_set)
+    assert sum(f.stat().st_size for f in path.iterdir()) < 5e6
+    m = b.metrics["held_out_synthetic_subjects"]["by_mode"]["all"]
+    assert all(m[j]["rmse_nm_per_kg"] < 0.5 for j in body.JOINTS)  # a trained model, not noise
+    assert not set(b.training["test_subjects"]) & set(b.training["data"]["subjects"])
+    rng = np.random.default_rng(0)
+    x = b.normalisation["in_mean"] + b.normalisation["in_std"] * rng.normal(size=(300, b.n_in))
+    eng = StreamingEngine(b)
+    stepped = np.array([eng.step(r).copy() for r in x])
+    with torch.no_grad():
+        ref = b.to_torch()(torch.tensor(x[None], dtype=torch.float32))[0][0].numpy()
+    assert np.abs(stepped - ref).max() < 1e-5

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,20 @@ def _cache_path(cache_dir: Path, shard: Path) -> Path:
     return cache_dir / (shard.stem + ".npz")
 
 
+@lru_cache(maxsize=1)
+def _kinematics_code_hash() -> str:
+    """Hash of the kinematics package sources: cached features are recomputed when that code changes
+    (even if FEATURE_SPEC_ID was not bumped), so training always sees what the node computes."""
+    import hashlib
+
+    from .. import kinematics
+
+    h = hashlib.sha256()
+    for f in sorted(Path(kinematics.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def _features_for_shard(args: tuple[str, str, str | None]) -> tuple[dict, np.ndarray, np.ndarray, list[str]]:
     """Worker: load a shard (validated by sim.dataset.load_trial), features via the cache."""
     import json
@@ -231,7 +246,7 @@ def _features_for_shard(args: tuple[str, str, str | None]) -> tuple[dict, np.nda
     from ..sim.dataset import load_trial
 
     shard, calibration, cache = Path(args[0]), args[1], args[2]
-    stamp = f"{shard.stat().st_size}:{shard.stat().st_mtime_ns}:{calibration}"
+    stamp = f"{shard.stat().st_size}:{shard.stat().st_mtime_ns}:{calibration}:{_kinematics_code_hash()}"
     cpath = _cache_path(Path(cache), shard) if cache else None
     if cpath is not None and cpath.is_file():
         try:
