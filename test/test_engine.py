@@ -44,6 +44,16 @@ def test_engine_matches_pytorch_on_a_sequence(tmp_path, cell, layers, n_in):
     np.testing.assert_array_equal(run_sequence(b, x), stepped)
 
 
+def test_float64_engine_matches_a_float64_network_exactly(tmp_path):
+    model, b = _bundle(tmp_path, "lstm", n_in=18, layers=2)
+    x = _features(500, 18)
+    with torch.no_grad():
+        ref = model.double()(torch.tensor(x[None]))[0][0].numpy()
+    eng = StreamingEngine(b, dtype=np.float64)
+    stepped = np.array([eng.step(r).copy() for r in x])
+    assert np.abs(stepped - ref).max() < 1e-12  # same equations; only the summation order differs
+
+
 def test_reset_restarts_from_zero_state(tmp_path):
     _, b = _bundle(tmp_path, "gru")
     x = _features(300, 18)

@@ -1,7 +1,9 @@
 """Streaming inference: one RNN step per sample, NumPy only, no autograd, no per-call allocation.
 
-Hand-written GRU/LSTM cells (PyTorch equations) over preallocated float64 buffers. Measured
-faster than eager PyTorch and ONNX Runtime for these sizes (benchmarks/bench_engine.py), because
+Hand-written GRU/LSTM cells (PyTorch equations) over preallocated buffers (float32 by default:
+the matrix-vector products are ~30 % faster than float64 and still match PyTorch to ~2e-7).
+Measured faster than eager PyTorch (~11x) and ONNX Runtime (~1.7x) for these sizes
+(benchmarks/bench_engine.py: LSTM 1x128 p50 13.5 us vs 153 us vs 23 us on one core), because
 per-call framework overhead dominates such small matrices. Tricks that cut the NumPy calls to 8
 per layer:
 - all state lives in ONE vector v = [1, x, h_0, 1, h_1, 1, ..., h_{L-1}, 1]; layer k reads the
@@ -28,7 +30,10 @@ from .bundle import Bundle
 
 
 class StreamingEngine:
-    """Step a bundle's RNN one sample at a time. `step` returns a buffer overwritten by the next call."""
+    """Step a bundle's RNN one sample at a time. `step` returns a buffer overwritten by the next call.
+
+    `dtype`: arithmetic precision of the buffers and folded weights (np.float32 or np.float64).
+    """
 
     def __init__(self, bundle: Bundle, dtype: type = np.float32) -> None:
         net = bundle.network
