@@ -76,7 +76,11 @@ def moments_vs_speed(n_subjects: int = 6, n_strides: int = 4) -> dict:
         from imu_torque_estimator.data.real_trials import CACHE_VERSION, default_cache_dir, load_trial
 
         for f in sorted(default_cache_dir().glob(f"*.v{CACHE_VERSION}.npz")):
-            t = load_trial(f)
+            try:
+                t = load_trial(f)
+            except ValueError as exc:  # stale cache entry
+                print(f"skipping {f}: {exc}")
+                continue
             m = t.moments_nm_per_kg
             real.append(
                 {
@@ -129,7 +133,22 @@ def main() -> int:
     ap.add_argument("--subset-subjects", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-moments", action="store_true", help="skip the moments-vs-speed comparison")
+    ap.add_argument(
+        "--moments-only",
+        action="store_true",
+        help="only redo the moments-vs-speed comparison (merged into the existing JSON)",
+    )
     args = ap.parse_args()
+    if args.moments_only:
+        path = RESULTS / "dataset.json"
+        res = json.loads(path.read_text()) if path.exists() else {}
+        res["moments_vs_speed"] = moments_vs_speed()
+        path.write_text(json.dumps(res, indent=1))
+        print(
+            f"real trials: {[r['name'] for r in res['moments_vs_speed']['real']]}; "
+            f"plot {res['moments_vs_speed']['plot']}"
+        )
+        return 0
     from imu_torque_estimator.sim.dataset import plan_jobs
     from imu_torque_estimator.sim.subjects import get_preset
 
