@@ -22,6 +22,22 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
+        return out.stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
 def _cpu_s() -> float:
     import resource
 
@@ -154,7 +170,11 @@ def main() -> int:
 
     preset = get_preset("paper12")
     n_full = len(plan_jobs("paper12", None, None, 0))
+    previous = (
+        json.loads((RESULTS / "dataset.json").read_text()) if (RESULTS / "dataset.json").exists() else {}
+    )
     res: dict = {
+        "git_commit": _commit(),
         "preset": "paper12",
         "full_trials": n_full,
         "strides_per_trial": preset.n_strides,
@@ -182,6 +202,7 @@ def main() -> int:
         if not args.quick:
             t, cpu, card = _build("paper12", tmp / "full", preset.n_subjects, args.workers)
             res["full_build"] = {
+                "git_commit": res["git_commit"],
                 "seconds": round(t, 1),
                 "cpu_seconds": round(cpu, 1),
                 "minutes": round(t / 60, 2),
@@ -193,6 +214,11 @@ def main() -> int:
             }
         else:
             card = json.loads((tmp / f"subset_w{args.workers}" / "dataset_card.json").read_text())
+            if "full_build" in previous:  # keep the last full measurement (with its own commit)
+                res["full_build"] = {
+                    **previous["full_build"],
+                    "git_commit": previous["full_build"].get("git_commit", previous.get("git_commit", "?")),
+                }
         res["quality"] = card["quality"]
         if not args.no_moments:
             t0 = time.perf_counter()
