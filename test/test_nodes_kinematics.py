@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.ros
 
@@ -489,3 +491,21 @@ def test_known_calibration_file_skips_still_standing(graph, tmp_path):
     for s in segs:
         np.testing.assert_array_equal(loaded[s].sensor_to_segment, cal[s].sensor_to_segment)
         np.testing.assert_array_equal(loaded[s].sensor_position_m, cal[s].sensor_position_m)
+
+
+@settings(max_examples=200, deadline=None)
+@given(frame=st.text(max_size=40), stamp=st.integers(0, (2**31 - 1) * 10**9),
+       vals=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=6, max_size=6))
+def test_raw_imu_decoder_matches_rclpy(frame, stamp, vals):
+    """common.read_imu_raw (the node's fast path) == rclpy deserialisation, any frame_id/values."""
+    from rclpy.serialization import serialize_message
+
+    m = common.fill_imu_msg(Imu(), stamp, frame, vals[:3], vals[3:], (0.5, 0.5, 0.5, 0.5))
+    raw = serialize_message(m)
+    a, g = np.empty(3), np.empty(3)
+    assert common.read_imu_raw(raw, a, g) == stamp
+    ref_stamp, ra, rg = common.read_imu_msg(m)
+    np.testing.assert_array_equal(a, ra)
+    np.testing.assert_array_equal(g, rg)
+    with pytest.raises(ValueError, match="too short"):
+        common.read_imu_raw(raw[:-8], a, g)

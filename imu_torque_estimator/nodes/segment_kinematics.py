@@ -119,7 +119,8 @@ class SegmentKinematicsNode(Node):
         self._acc = [np.empty(3) for _ in self.segments]
         self._gyr = [np.empty(3) for _ in self.segments]
         for i, topic in enumerate(self._topics):
-            self.create_subscription(Imu, topic, lambda msg, i=i: self._on_imu(i, msg), qos)
+            # raw: CDR bytes decoded by common.read_imu_raw (much cheaper than message objects)
+            self.create_subscription(Imu, topic, lambda raw, i=i: self._on_imu(i, raw), qos, raw=True)
         self._pubs = [self.create_publisher(Imu, f"{s}/kinematics", common.sensor_qos(10))
                       for s in self.segments]
         self._out_msgs = [common.fill_imu_msg(Imu(), 0, "", (0, 0, 0), (0, 0, 0), (1, 0, 0, 0))
@@ -154,9 +155,10 @@ class SegmentKinematicsNode(Node):
         self.estimator = self._kin.KinematicsEstimator(self.sensor_set, self.rate_hz, self.calib.calibration,
                                                        frame=self.frame, orientation=True)
 
-    def _on_imu(self, i: int, msg: Imu) -> None:
+    def _on_imu(self, i: int, raw: bytes) -> None:
         t0 = time.perf_counter()
-        stamp, acc, gyr = common.read_imu_msg(msg, self._acc[i], self._gyr[i])
+        acc, gyr = self._acc[i], self._gyr[i]
+        stamp = common.read_imu_raw(raw, acc, gyr)
         for sample in self.aligner.push(i, stamp, acc, gyr, arrival_ns=self._now_ns()):
             self._process(sample)
         dt = time.perf_counter() - t0
