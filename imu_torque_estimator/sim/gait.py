@@ -44,8 +44,6 @@ PATTERN_COORDINATES: tuple[str, ...] = (
     "knee_flexion",
     "ankle_dorsiflexion",
 )
-PELVIS = PATTERN_COORDINATES[:3]
-LEG = PATTERN_COORDINATES[3:]
 HIP_HEIGHT_PER_STATURE = 0.53
 
 

@@ -5,27 +5,28 @@ forces: a_c = (F_l + F_r) / M + g. Each stance's force (per axis of the surface 
 t, lateral y, normal n) is a linear combination of stance-local basis functions that vanish outside the
 stance: the real trials' mean stance GRF shape (patterns.json, per mode and speed) plus sine modes
 sin(m pi tau), tau = normalised stance time. With no stance, the force is exactly zero (flight is
-ballistic). The basis weights and the CoM's initial position/velocity are one linear least-squares
-problem per axis (`design_com`):
+ballistic). The basis weights and the CoM's initial position/velocity solve a linear least-squares
+problem per axis (`design_com`; normal axis first, then along-slope and lateral):
 
-  * stance-foot "slip": the velocity of the rolling contact point (heel -> ball of the foot) of every
-    loaded foot should be zero; it depends linearly on the CoM velocity because the pelvis is placed
-    at pelvis = CoM - CoM_relative(joint angles) (chain.py);
+  * stance-foot "slip": the velocity of the contact point (the lowest sole point, heel -> ball) of
+    every loaded foot should be zero; it depends linearly on the CoM velocity because the pelvis is
+    placed at pelvis = CoM - CoM_relative(joint angles) (chain.py);
   * along the normal: the contact point should touch the ground plane (n = 0);
   * along the slope: mean CoM speed = belt speed; laterally: zero mean drift;
+  * along the slope / laterally: whole-body moment balance about the CoM (sagittal / frontal) with the
+    CoP on its nominal path (`cop_path_local`) plus a per-stance CoP shift (offset + progression,
+    also unknowns): (p - c) x F = dH/dt. (p - c) and dH/dt do not depend on the translation, so these
+    rows are linear too;
   * regularisation towards the real-trial shape (weight 1 for the shape, 0 for the extra modes).
+The problem is solved in windows of stances (earlier weights fixed) so the cost grows linearly with the
+trial length. The CoM trajectory is the exact double integral (trapezoid rule) of the designed
+acceleration, so the GRF equals the whole-body momentum change to rounding error.
 
-The CoM trajectory is the exact double integral (trapezoid rule) of the designed acceleration, so the
-GRF equals the whole-body momentum change to rounding error. Flight phases carry no basis function,
-so F = 0 there exactly.
-
-CoP and free moment (`solve_cop`): the total external moment about the CoM must equal dH/dt (chain
-angular momentum of 7 segments + upper body). The CoP of each loaded foot starts from a heel-to-toe
-progression (`COP_PATH`) and is corrected by the weighted minimum-norm solution of
-sum_f (p_f - c) x F_f + tau n = dH/dt (unknowns: in-plane CoP shifts of both feet and the free moment
-tau about the surface normal; the foot carrying more load takes more of the shift). Where the solved
-CoP leaves the foot outline by more than `COP_MARGIN_M` it is clamped and the remaining moment is
-reported as the residual (also during flight, where no load can balance dH/dt).
+CoP and free moment (`solve_cop`): the remaining moment imbalance is removed by the weighted minimum-
+norm in-plane CoP shifts of the loaded feet and the free moment about the surface normal; a CoP that
+leaves the foot outline (+ `COP_MARGIN_M`) is clamped and that foot frozen (active set, 4 iterations),
+and what no contact can supply is reported as the residual (e.g. in flight). sim/trial.py then lets
+the lumped upper body counter-rotate to absorb that residual and repeats (trunk passes).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ N_EXTRA_MODES = 3
 @dataclass(frozen=True)
 class Stance:
     """One foot contact: side, touch-down/lift-off times (s), mode, stance GRF shape (3, P) / BW in
-    (AP, medial, vertical) and the index of the stride it belongs to."""
+    (AP, medial, vertical)."""
 
     side: str
     t_on_s: float
@@ -59,16 +60,6 @@ def surface_frame(slope_rad: float) -> np.ndarray:
     """(3,3) columns = slope direction t, lateral y, surface normal n in ground."""
     c, s = np.cos(slope_rad), np.sin(slope_rad)
     return np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
-
-
-def contact_point_local(model: LowerBodyModel, tau: np.ndarray) -> np.ndarray:
-    """Rolling contact point in the foot frame (N,3): heel for tau < 0.1, moving to the ball of the foot
-    (75 % of the foot length from the heel) by tau = 0.7 (heel, foot-flat and forefoot rockers)."""
-    heel = np.asarray(model.heel_m)
-    ball = heel + 0.75 * (np.asarray(model.toe_m) - heel)
-    w = np.clip((tau - 0.1) / 0.6, 0.0, 1.0)
-    w = w * w * (3 - 2 * w)
-    return heel[None] + w[:, None] * (ball - heel)[None]
 
 
 def lowest_contact_point_local(

@@ -4,7 +4,8 @@ consistent GRF/CoP -> ground-truth joint moments (inverse dynamics of the same m
 Steps (`simulate_trial`):
 1. stride plan: stride length from speed and stature (gait.py, Alexander 1984, coefficient fitted to
    the real trials), stride time = length / speed, stride-to-stride variability: stride time CV 2 %
-   walking / 1.5 % running (healthy adults: Hausdorff et al. 1996, J Appl Physiol 80:1448), duty
+   walking / 1.5 % running (order of magnitude reported for healthy adults, e.g. Hausdorff et al.
+   1996, J Appl Physiol 80:1448), duty
    factor +- 0.01, per-stride pattern offsets (1 deg) and amplitude scale (3 %);
    personal style per subject (seeded by Subject.style_seed): offsets 2 deg (legs) / 1 deg (pelvis),
    harmonic amplitude scale 8 %.
@@ -15,10 +16,19 @@ Steps (`simulate_trial`):
    stance contact point's backward travel relative to the pelvis matches the distance the body covers
    in stance (speed x stance time minus the roll along the foot): keeps the stance foot from sliding
    when speed and stature differ from the real trials' (the walking trials span only 1.0-1.25 m/s).
-4. grf.design_com / grf.solve_cop; pelvis translation = CoM - CoM_relative(angles).
-5. inverse dynamics (dynamics.inverse_dynamics) with the pelvis carrying the lumped upper body; its
-   pelvis residual is the whole-body Newton-Euler residual reported in `diagnostics`.
-6. IMU synthesis (sim/imu.py) at the trial rate.
+4. the upper body (head, arms, trunk; chain.py trunk_* coordinates) follows the stride-averaged pelvis
+   orientation plus 30 % of its tilt/list oscillation and -40 % of its rotation (thorax-pelvis
+   counter-rotation).
+5. grf.design_com / grf.solve_cop; pelvis translation = CoM - CoM_relative(angles). Then up to
+   `trunk_passes` - 1 times: the moment residual (what CoP and free moment could not balance, e.g.
+   in flight) is absorbed by a trunk counter-rotation (small-angle, upper-body inertia about the CoM,
+   double integral high-passed at 0.4 Hz) and step 5 is repeated. The trunk's yaw stands in for the
+   arms' swing (dynamically similar angular momentum); its size is reported (trunk_correction_max_deg).
+6. inverse dynamics (dynamics.inverse_dynamics) with the upper body merged into the pelvis (combined
+   CoM, exact inertial moment via chain.pelvis_composite); its pelvis residual is the whole-body
+   Newton-Euler residual reported in `diagnostics`. Joint moments do not depend on it (bottom-up).
+7. IMU synthesis (sim/imu.py) at the trial rate from the 7-segment kinematics (pelvis CoM = pelvis
+   segment only, as sim/imu.default_placements expects).
 """
 
 from __future__ import annotations
