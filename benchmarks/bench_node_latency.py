@@ -135,6 +135,7 @@ def stats_ms(x: np.ndarray) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0, help="measured streaming time")
+    ap.add_argument("--profile", default="", help="write a cProfile of the node to this path")
     ap.add_argument("--role", default="main", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -187,7 +188,8 @@ def main() -> int:
     th.start()
     log = open(Path("/tmp") / f"bench_node_latency_{os.getpid()}.log", "w")  # noqa: SIM115
     kin_proc = subprocess.Popen(
-        [sys.executable, "-m", "imu_torque_estimator.nodes.segment_kinematics", "--ros-args", "-p",
+        [sys.executable, *(["-m", "cProfile", "-o", args.profile] if args.profile else []),
+         "-m", "imu_torque_estimator.nodes.segment_kinematics", "--ros-args", "-p",
          "sensor_set:=7imu", "-p", f"rate_hz:={RATE}", "-p", "still_s:=0.5", "-p", "functional_s:=0.0",
          "-p", "queue_depth:=100"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -509,3 +509,19 @@ def test_raw_imu_decoder_matches_rclpy(frame, stamp, vals):
     np.testing.assert_array_equal(g, rg)
     with pytest.raises(ValueError, match="too short"):
         common.read_imu_raw(raw[:-8], a, g)
+
+
+@settings(max_examples=200, deadline=None)
+@given(frame=st.text(st.characters(blacklist_characters="\x00"), max_size=40),  # ROS strings: no NUL
+       stamp=st.integers(0, (2**31 - 1) * 10**9),
+       vals=st.lists(st.floats(allow_nan=False, width=64), min_size=10, max_size=10),
+       with_q=st.booleans())
+def test_imu_writer_equals_the_message_path(frame, stamp, vals, with_q):
+    """common.ImuWriter bytes deserialize to exactly the message fill_imu_msg builds."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    q = vals[6:] if with_q else None
+    ref = common.fill_imu_msg(Imu(), stamp, frame, vals[:3], vals[3:6], q)
+    raw = common.ImuWriter(frame, with_orientation=with_q).encode(stamp, vals[:3], vals[3:6], q)
+    assert raw == bytes(serialize_message(ref))
+    assert deserialize_message(raw, Imu) == ref

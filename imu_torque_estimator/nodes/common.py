@@ -4,7 +4,8 @@
 - Time: `ns_to_time_msg` / `time_msg_to_ns` (builtin_interfaces/Time <-> int nanoseconds).
 - Imu: `fill_imu_msg` (arrays -> sensor_msgs/Imu, REP-145 covariance conventions), `read_imu_msg`
   (sensor_msgs/Imu -> arrays, without allocating when output buffers are given), `read_imu_raw`
-  (the same from serialized CDR bytes of a raw subscription, fast path).
+  (the same from serialized CDR bytes of a raw subscription, fast path), `ImuWriter` (serialized
+  messages for publish(bytes), fast path).
 - Parameters: `ParamSpec` tables declared with `declare_parameters` (ParameterDescriptor with
   description, ranges, read_only, allowed values) and `reject_unknown_parameters` (a YAML key or
   `-p` override the node does not declare is a startup error).
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -151,6 +153,40 @@ def read_imu_raw(raw: bytes, accel_out: np.ndarray, gyro_out: np.ndarray) -> int
     gyro_out[:] = np.frombuffer(raw, _LE_F8, 3, q + 104)
     accel_out[:] = np.frombuffer(raw, _LE_F8, 3, q + 200)
     return sec * NS_PER_S + nsec
+
+
+class ImuWriter:
+    """Serialized sensor_msgs/Imu for one frame_id, for `Publisher.publish(bytes)`: the message
+    `fill_imu_msg` would build, written into a CDR template with struct.pack_into. Measured
+    ~8 us per encode+publish against ~35 us for fill_imu_msg + publish(msg) (the output hot path
+    of segment_kinematics: 7 messages per sample at 200 Hz)."""
+
+    def __init__(self, frame_id: str, with_orientation: bool) -> None:
+        from rclpy.serialization import serialize_message
+
+        msg = fill_imu_msg(Imu(), 0, frame_id, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0),
+                           (1.0, 0.0, 0.0, 0.0) if with_orientation else None)
+        self._tpl = bytes(serialize_message(msg))
+        if self._tpl[1] != 1:
+            raise RuntimeError("ImuWriter expects little-endian CDR from rclpy's serializer")
+        n = int.from_bytes(self._tpl[12:16], "little")
+        q = 16 + n
+        self._q = q + (-(q - 4)) % 8
+        self._with_q = with_orientation
+
+    def encode(self, stamp_ns: int, linear_acceleration_m_s2: Sequence[float],
+               angular_velocity_rad_s: Sequence[float], orientation_wxyz: Sequence[float] | None = None
+               ) -> bytes:
+        b = bytearray(self._tpl)
+        sec, nsec = divmod(int(stamp_ns), NS_PER_S)
+        struct.pack_into("<iI", b, 4, sec, nsec)
+        q = self._q
+        if self._with_q and orientation_wxyz is not None:
+            w, x, y, z = orientation_wxyz  # geometry_msgs/Quaternion field order is x, y, z, w
+            struct.pack_into("<4d", b, q, x, y, z, w)
+        struct.pack_into("<3d", b, q + 104, *angular_velocity_rad_s)
+        struct.pack_into("<3d", b, q + 200, *linear_acceleration_m_s2)
+        return bytes(b)
 
 
 # -------------------------------------------------------------------------------------- parameters

@@ -11,7 +11,8 @@ orientation = segment -> gravity-aligned frame (VQF), angular_velocity and linea
 estimator's features for the segment (kinematics.FEATURE_SPEC_ID: CoM specific force, i.e. CoM
 acceleration minus gravity, and angular velocity, both in segment axes for the default frame).
 Service `~/recalibrate` (std_srvs/Trigger). `/diagnostics`: output rate, dropped grid samples and
-invalid samples per reason and sensor, silent/missing sensors (ERROR), calibration state,
+invalid samples per reason and sensor, silent/missing sensors and sensors that went stale since the
+last report (ERROR), calibration state,
 alignment lag, processing time.
 """
 
@@ -123,9 +124,8 @@ class SegmentKinematicsNode(Node):
             self.create_subscription(Imu, topic, lambda raw, i=i: self._on_imu(i, raw), qos, raw=True)
         self._pubs = [self.create_publisher(Imu, f"{s}/kinematics", common.sensor_qos(10))
                       for s in self.segments]
-        self._out_msgs = [common.fill_imu_msg(Imu(), 0, "", (0, 0, 0), (0, 0, 0), (1, 0, 0, 0))
-                          for _ in self.segments]  # covariances set once here
-        self._frame_ids = [s if self.frame == "segment" else f"{s}_heading" for s in self.segments]
+        frame_ids = [s if self.frame == "segment" else f"{s}_heading" for s in self.segments]
+        self._writers = [common.ImuWriter(f, with_orientation=True) for f in frame_ids]
         self.create_service(Trigger, "~/recalibrate", self._on_recalibrate)
         self._diag = common.DiagnosticsPublisher(self)
         self._start_ns = self._now_ns()
@@ -134,6 +134,7 @@ class SegmentKinematicsNode(Node):
         self._published_at_last_diag = 0
         self._last_diag_ns = self._start_ns
         self._proc_s_max = 0.0
+        self._stale_reported: dict[str, int] = {}
         self._proc_s_sum = 0.0
         self._proc_n = 0
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
@@ -181,10 +182,8 @@ class SegmentKinematicsNode(Node):
         feats = self.estimator.step(s.accel_m_s2, s.gyro_rad_s)
         q = self.estimator.orientation_wxyz
         for i, pub in enumerate(self._pubs):
-            msg = self._out_msgs[i]
-            common.fill_imu_msg(msg, s.stamp_ns, self._frame_ids[i], feats[6 * i:6 * i + 3],
-                                feats[6 * i + 3:6 * i + 6], q[i], covariance=False)
-            pub.publish(msg)
+            k = 6 * i
+            pub.publish(self._writers[i].encode(s.stamp_ns, feats[k:k + 3], feats[k + 3:k + 6], q[i]))
         self.published += 1
 
     def _on_recalibrate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -206,6 +205,10 @@ class SegmentKinematicsNode(Node):
         silent = al.silent_segments(now)
         never = [s for s, c in zip(self.segments, al.counters, strict=True) if c.received == 0]
         lagging = al.lagging_segments()
+        # sensors that made grid points drop as stale since the last report (even if back by now)
+        stale_now = {k: v for k, v in al.dropped.items() if k.startswith("stale:")}
+        recent = [k.split(":", 1)[1] for k, v in stale_now.items() if v > self._stale_reported.get(k, 0)]
+        self._stale_reported = stale_now
         values: dict[str, Any] = {
             "output_rate_hz": rate, "configured_rate_hz": self.rate_hz, "published": self.published,
             "grid_emitted": al.emitted, "dropped_samples": al.dropped_points,
@@ -228,8 +231,8 @@ class SegmentKinematicsNode(Node):
             level, message = common.ERROR, f"no data on {', '.join(f'{s}/imu/data_raw' for s in never)}"
             values["missing_topics"] = ",".join(never)
             values["publishers"] = ",".join(f"{t}={self.count_publishers(t)}" for t in self._topics)
-        elif (silent or lagging) and al.emitted + al.dropped_points > 0:
-            stale = sorted(set(silent) | set(lagging), key=self.segments.index)
+        elif recent or ((silent or lagging) and al.emitted + al.dropped_points > 0):
+            stale = sorted(set(silent) | set(lagging) | set(recent), key=self.segments.index)
             level, message = common.ERROR, f"stale sensor(s): {', '.join(stale)}; output stopped"
             values["stale_segments"] = ",".join(stale)
         elif invalid_total or al.dropped_points:
