@@ -120,9 +120,11 @@ def _wait(cond, timeout_s: float, what: str, procs=()) -> None:
         time.sleep(0.05)
 
 
-def run_live(bag: Path, params: Path, expected: int) -> tuple[np.ndarray, np.ndarray, str]:
+def run_live(bag: Path, params: Path, expected: int,
+             record: Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Replay `bag` through segment_kinematics + torque_estimator (real nodes, private domain) and
-    collect /joint_torques: (stamps (M,), efforts (M, 6) N m, node logs)."""
+    collect /joint_torques: (stamps (M,), efforts (M, 6) N m, node logs). With `record`, the graph is
+    also recorded there by `imu-torque bag record` (stopped with SIGINT at the end)."""
     rclpy = pytest.importorskip("rclpy")
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
@@ -141,12 +143,21 @@ def run_live(bag: Path, params: Path, expected: int) -> tuple[np.ndarray, np.nda
                                                    np.array(m.effort))), sensor_qos(5000))
     procs = [_node("segment_kinematics", env, params_file=params),
              _node("torque_estimator", env, params_file=params)]
+    need_subs = 1
+    if record is not None:
+        log = record.with_suffix(".log")
+        procs.insert(0, subprocess.Popen(
+            [sys.executable, "-m", "imu_torque_estimator.cli", "bag", "record", "--out", str(record),
+             "--sensor-set", "3imu", "--mass-kg", str(MASS_KG)], env=env, stdout=subprocess.DEVNULL,
+            stderr=log.open("w")))
+        need_subs = 2
     try:
-        _wait(lambda: all(node.count_subscribers(f"/{s}/kinematics") >= 1 for s in SET3)
-              and all(node.count_subscribers(f"/{s}/imu/data_raw") >= 1 for s in SET3)
-              and node.count_publishers("/joint_torques") >= 1, 60, "the pipeline nodes", procs)
-        procs.append(_node("bag_replay", env, f"bag:={bag}", "rate:=1.0", "wait_for_subscribers:=1",
-                           "start_delay_s:=1.0"))
+        _wait(lambda: all(node.count_subscribers(f"/{s}/kinematics") >= need_subs for s in SET3)
+              and all(node.count_subscribers(f"/{s}/imu/data_raw") >= need_subs for s in SET3)
+              and node.count_subscribers("/joint_torques") >= need_subs
+              and node.count_publishers("/joint_torques") >= 1, 120, "the pipeline nodes", procs)
+        procs.append(_node("bag_replay", env, f"bag:={bag}", "rate:=1.0",
+                           f"wait_for_subscribers:={need_subs}", "start_delay_s:=1.0"))
         t_end = time.monotonic() + bags.bag_info(bag)["duration_s"] + 30
         while len(got) < expected and time.monotonic() < t_end:
             executor.spin_once(timeout_sec=0.1)
@@ -161,11 +172,11 @@ def run_live(bag: Path, params: Path, expected: int) -> tuple[np.ndarray, np.nda
             logs)
 
 
-def assert_live_equals_offline(bag: Path, model: Path, params: Path) -> dict:
+def assert_live_equals_offline(bag: Path, model: Path, params: Path, record: Path | None = None) -> dict:
     from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
 
     offline = evaluate_bag(bag, model, OfflineConfig(params_file=params))
-    stamps, effort, logs = run_live(bag, params, len(offline.stamp_ns))
+    stamps, effort, logs = run_live(bag, params, len(offline.stamp_ns), record)
     n_off = len(offline.stamp_ns)
     assert len(stamps) == n_off, f"live {len(stamps)} vs offline {n_off}\n{logs}"
     np.testing.assert_array_equal(stamps, offline.stamp_ns)
@@ -177,9 +188,18 @@ def assert_live_equals_offline(bag: Path, model: Path, params: Path) -> dict:
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_live_graph_equals_offline_evaluation_sample_for_sample(golden):
+def test_live_graph_equals_offline_evaluation_sample_for_sample(golden, tmp_path):
+    """Also the user's regression workflow: `bag record` the live graph, `bag evaluate` the recording
+    (from its IMU topics, and from its kinematics topics): both reproduce the recorded torques."""
+    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+
     bag, model, params = golden
-    assert_live_equals_offline(bag, model, params)
+    rep = assert_live_equals_offline(bag, model, params, record=tmp_path / "recorded")
+    for source in ("imu", "kinematics"):
+        res = evaluate_bag(tmp_path / "recorded", model, OfflineConfig(params_file=params, source=source))
+        cmp = res.report["recorded_torques"]
+        assert cmp["matched"] == cmp["recorded"] == rep["torques_published"], cmp
+        assert cmp["only_offline"] == 0 and cmp["max_abs_diff_nm"] <= 1e-6, cmp
 
 
 @pytest.mark.ros
