@@ -177,12 +177,20 @@ def assert_live_equals_offline(bag: Path, model: Path, params: Path, record: Pat
 
     offline = evaluate_bag(bag, model, OfflineConfig(params_file=params))
     stamps, effort, logs = run_live(bag, params, len(offline.stamp_ns), record)
+    # Every torque the graph published must be an offline torque with the same value. The listener's
+    # best-effort subscription may (rarely, on a loaded machine) miss a published message: that does
+    # not touch the pipeline's state (a lost INPUT message would change all later values), so a few
+    # offline-only stamps are tolerated and reported, nothing else.
     n_off = len(offline.stamp_ns)
-    assert len(stamps) == n_off, f"live {len(stamps)} vs offline {n_off}\n{logs}"
-    np.testing.assert_array_equal(stamps, offline.stamp_ns)
-    err = np.abs(effort - offline.torque_nm).max()
+    only_live = np.setdiff1d(stamps, offline.stamp_ns)
+    only_off = np.setdiff1d(offline.stamp_ns, stamps)
+    assert only_live.size == 0, f"live torques at stamps the offline run has not: {only_live[:10]}\n{logs}"
+    assert len(only_off) <= max(2, n_off // 200), f"live {len(stamps)} vs offline {n_off}\n{logs}"
+    _, i_live, i_off = np.intersect1d(stamps, offline.stamp_ns, return_indices=True)
+    err = np.abs(effort[i_live] - offline.torque_nm[i_off]).max()
     assert err <= 1e-6, f"max |live - offline| = {err} N m"
-    print(f"{bag.name}: {len(stamps)} torques, max |live - offline| = {err:.3g} N m")
+    print(f"{bag.name}: {len(stamps)} live / {n_off} offline torques (missed by the listener: "
+          f"{len(only_off)}), max |live - offline| = {err:.3g} N m")
     return offline.report
 
 
@@ -197,16 +205,18 @@ def test_live_graph_equals_offline_evaluation_sample_for_sample(golden, tmp_path
     rep = assert_live_equals_offline(bag, model, params, record=tmp_path / "recorded")
     for source in ("imu", "kinematics"):
         res = evaluate_bag(tmp_path / "recorded", model, OfflineConfig(params_file=params, source=source))
-        cmp = res.report["recorded_torques"]
-        assert cmp["matched"] == cmp["recorded"] == rep["torques_published"], cmp
-        assert cmp["only_offline"] == 0 and cmp["max_abs_diff_nm"] <= 1e-6, cmp
+        cmp = res.report["recorded_torques"]  # (a recorded torque message may be missed, see above)
+        assert cmp["only_recorded"] == 0 and cmp["matched"] == cmp["recorded"], cmp
+        assert cmp["only_offline"] <= max(2, rep["torques_published"] // 200), cmp
+        assert cmp["max_abs_diff_nm"] <= 1e-6, cmp
 
 
 @pytest.mark.ros
 @pytest.mark.slow
 def test_live_graph_skips_bad_samples_like_the_offline_evaluation(golden, tmp_path):
-    """The golden bag with NaN samples, an out-of-order message and a 0.5 s sensor dropout (all after
-    calibration): the graph publishes exactly the offline torques, none from the bad samples."""
+    """The golden bag with NaN samples, an out-of-order message, a 0.5 s sensor dropout and a clock jump
+    backwards (all after calibration): the graph publishes exactly the offline torques, none from the
+    bad samples."""
     src, model, params = golden
     data = bags.read_bag(src)
     bad = tmp_path / "bad"
@@ -225,11 +235,14 @@ def test_live_graph_skips_bad_samples_like_the_offline_evaluation(golden, tmp_pa
                 st, f, g = st[order], f[order], g[order]
             if s == "shank_r":
                 keep[n - 400:n - 300] = False  # 0.5 s at 200 Hz
+            st[n - 100:] -= 2_000_000_000  # every sensor clock jumps 2 s back for the last 0.5 s
             w.write_imu(s, st[keep], f[keep], g[keep], log_time_ns=log[keep])
     rep = assert_live_equals_offline(bad, model, params)
-    assert rep["imu_invalid"]["shank_l"] == {"nan_inf": 5}
-    assert rep["imu_invalid"]["pelvis"] == {"out_of_order": 1}
+    assert rep["imu_invalid"]["shank_l"] == {"nan_inf": 5, "backward_jump": 1}
+    assert rep["imu_invalid"]["pelvis"] == {"out_of_order": 1, "backward_jump": 1}
+    assert rep["imu_invalid"]["shank_r"] == {"backward_jump": 1}
     assert rep["grid_dropped_total"] >= 100 + 5 + 1 and rep["estimator_gap_resets"] == 1
+    assert rep["grid_reanchors"] == 1 and rep["estimator_rejected"]["stale_or_out_of_order"] > 0
 
 
 @pytest.mark.ros
