@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,8 +20,8 @@ from hypothesis import strategies as st
 pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rosgraph import Graph, _env  # noqa: E402
+from rosgraph import graph as graph  # noqa: E402, F401  (pytest fixture)
 from sensor_msgs.msg import Imu, JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
@@ -38,97 +36,6 @@ ROS_TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categori
 NS = 1_000_000_000
 RATE = 100
 SIM = {"n_strides": 4, "standing_s": 2.0, "seed": 5}
-
-
-def _env(domain: int) -> dict[str, str]:
-    env = dict(os.environ)
-    # let the venv's ROS wheel bootstrapper rebuild LD_LIBRARY_PATH in the child: importing opensim
-    # in this process (other test modules) overwrites LD_LIBRARY_PATH, which breaks rclpy's libraries
-    env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
-    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               AMENT_PREFIX_PATH=str(REPO / ".venv"), PYTHONUNBUFFERED="1")
-    return env
-
-
-class Graph:
-    """Subprocess nodes + an in-process rclpy node (own context) on a private domain."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.domain = random.randint(1, 200)
-        self.tmp = tmp_path
-        self.procs: list[tuple[subprocess.Popen, Path]] = []
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=self.domain)
-        self.node = rclpy.create_node("h7_test_probe", context=self.ctx)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self.lock = threading.Lock()
-        self.diag: dict[str, dict[str, str]] = {}
-        self.diag_level: dict[str, int] = {}
-        self.diag_history: list[tuple[str, int, str]] = []
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._stop = False
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop and self.ctx.ok():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def _on_diag(self, msg: DiagnosticArray) -> None:
-        with self.lock:
-            for st in msg.status:
-                self.diag[st.name] = {kv.key: kv.value for kv in st.values}
-                self.diag_level[st.name] = st.level[0]
-                self.diag_history.append((st.name, st.level[0], st.message))
-
-    def start(self, module: str, name: str, params: dict) -> subprocess.Popen:
-        args = [sys.executable, "-m", f"imu_torque_estimator.nodes.{module}", "--ros-args", "-r",
-                f"__node:={name}"]
-        for k, v in params.items():
-            args += ["-p", f"{k}:={v}"]
-        log = self.tmp / f"{name}.log"
-        p = subprocess.Popen(args, cwd=REPO, env=_env(self.domain), stdout=log.open("w"),
-                             stderr=subprocess.STDOUT)
-        self.procs.append((p, log))
-        return p
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for _, log in self.procs)
-
-    def close(self) -> None:
-        for p, _ in self.procs:
-            if p.poll() is None:
-                p.send_signal(2)
-        for p, _ in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self._stop = True
-        self._thread.join(2)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.ctx)
-
-    def wait_for(self, cond, timeout_s: float, what: str) -> None:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            with self.lock:
-                if cond():
-                    return
-            dead = [log.name for p, log in self.procs if p.poll() is not None]
-            if dead:
-                raise AssertionError(f"node(s) exited while waiting for {what}: {dead}\n{self.logs()}")
-            time.sleep(0.05)
-        raise AssertionError(f"timeout ({timeout_s} s) waiting for {what}\n{self.logs()}")
-
-
-@pytest.fixture
-def graph(tmp_path):
-    g = Graph(tmp_path)
-    yield g
-    g.close()
 
 
 class KinematicsProbe:
