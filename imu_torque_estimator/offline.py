@@ -28,6 +28,7 @@ import numpy as np
 from .body import sensor_set
 from .data.bags import BagData, BagError, read_bag
 from .estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
+from .paths import share_dir
 from .streams import CalibrationState, StillCalibration, StreamAligner, StreamConfig
 
 
@@ -274,7 +275,7 @@ def node_parameters(set_name: str, cfg: OfflineConfig,
     """Effective parameters of `segment_kinematics` and `torque_estimator` for an offline run."""
     from .launch_builder import CONFIG_FILES, load_params_file, merged_parameters
 
-    defaults = _share_dir() / "config" / CONFIG_FILES[set_name]
+    defaults = share_dir() / "config" / CONFIG_FILES[set_name]
     layers = [load_params_file(defaults)]
     if cfg.params_file is not None:
         layers.append(load_params_file(cfg.params_file))
@@ -292,16 +293,6 @@ def node_parameters(set_name: str, cfg: OfflineConfig,
     if cfg.calibration_file is not None:
         kin["calibration_file"] = str(cfg.calibration_file)
     return {"segment_kinematics": kin, "torque_estimator": est}
-
-
-def _share_dir() -> Path:
-    """paths.share_dir(), tolerating an unset AMENT_PREFIX_PATH (ament_index raises OSError then)."""
-    from .paths import _REPO_ROOT, share_dir
-
-    try:
-        return share_dir()
-    except OSError:
-        return _REPO_ROOT
 
 
 def build_core(engine: Any, segments: Sequence[str], rate_hz: float, body_mass_kg: float,
@@ -376,7 +367,7 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
     kp, ep = params["segment_kinematics"], params["torque_estimator"]
     from .kinematics import FEATURE_SPEC_IDS
 
-    model = bundle_path or ep.get("model") or _share_dir() / "models" / str(set_name)
+    model = bundle_path or ep.get("model") or share_dir() / "models" / str(set_name)
     bundle = load_bundle(model, expect_sensor_set=str(set_name),
                          expect_feature_spec=FEATURE_SPEC_IDS[kp["feature_frame"]])
     rate = float(bundle.rate_hz)
