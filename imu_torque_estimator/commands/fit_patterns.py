@@ -366,7 +366,15 @@ def run(args: argparse.Namespace) -> int:
     from ..sim.gait import PATTERNS_PATH
 
     t0 = time.time()
-    trials = collect_trials(args.data.resolve(), args.run_coordinates)
+    run_dir = args.run_coordinates
+    if run_dir is None:  # the real-trials cache (`imu-torque real-trials`) when it has the running IK
+        from ..data.real_trials import default_cache_dir
+
+        cache = default_cache_dir()
+        if any(cache.glob("*run200*.mot")):
+            run_dir = cache
+            print(f"running IK coordinates from the real-trials cache {cache}")
+    trials = collect_trials(args.data.resolve(), run_dir)
     fits = [fit_trial(t, args.harmonics) for t in trials]
     modes = {"walk": fit_mode(fits, "walk", args.harmonics)}
     if any(f["mode"] == "run" for f in fits):
@@ -387,6 +395,7 @@ def run(args: argparse.Namespace) -> int:
             "fitted_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": "imu-torque fit-patterns",
             "harmonics": args.harmonics,
+            "trials": [f["name"] for f in fits],
         },
         "modes": modes,
     }
