@@ -279,3 +279,17 @@ def test_condition_names_and_presets():
     subs = sample_subjects(50, np.random.default_rng(0))
     assert {s.sex for s in subs} == {"male", "female"}
     assert all(45 <= s.mass_kg <= 110 and 1.5 <= s.height_m <= 1.95 for s in subs)
+
+
+@pytest.mark.data
+def test_shipped_walking_patterns_reproduce_from_real_trials():
+    """sim/patterns.json walking coefficients = fit-patterns on the shared walking trials."""
+    if not (DATA / "opensim_walk_rajagopal").is_dir():
+        pytest.skip(f"../shared/data absent ({DATA})")
+    from imu_torque_estimator.commands.fit_patterns import collect_trials, fit_mode, fit_trial
+
+    p = load_patterns()
+    fits = [fit_trial(t, p["walk"].harmonics) for t in collect_trials(DATA.resolve(), None)]
+    walk = fit_mode(fits, "walk", p["walk"].harmonics)
+    assert np.allclose(np.asarray(walk["coef0"]), p["walk"].coef0, atol=1e-9)
+    assert walk["duty"][0] == pytest.approx(p["walk"].duty[0])
