@@ -134,6 +134,7 @@ def time_read(path: Path) -> dict:
 
 def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, object, str]:
     from imu_torque_estimator import offline
+    from imu_torque_estimator.frontend import build_frontend
     from imu_torque_estimator.model.bundle import load_bundle
     from imu_torque_estimator.model.engine import StreamingEngine
 
@@ -144,7 +145,7 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
     core = offline.build_core(StreamingEngine(bundle), SENSOR_SETS[SET], RATE_HZ, ep["body_mass_kg"],
                               {"max_gap_s": ep["max_gap_s"], "warmup_s": ep["warmup_s"],
                                "output_limit_nm_per_kg": ep["output_limit_nm_per_kg"]})
-    fe = offline.default_frontend(SET, RATE_HZ, kp)
+    fe = build_frontend(SET, RATE_HZ, kp)
     prof = cProfile.Profile() if profile else None
     t0, w0 = _clock(), time.perf_counter()
     if prof:

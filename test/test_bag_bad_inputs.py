@@ -168,10 +168,11 @@ class LinearEngine:
 
 def run_fake(path, segments=SET3, warmup_s=0.0, **stream):
     from imu_torque_estimator import offline
+    from imu_torque_estimator.frontend import ImuFrontend
     from imu_torque_estimator.streams import StreamConfig
 
     bag = bags.read_bag(path, segments=segments)
-    fe = offline.ImuFrontend(StreamConfig(segments=tuple(segments), rate_hz=200.0, **stream),
+    fe = ImuFrontend(StreamConfig(segments=tuple(segments), rate_hz=200.0, **stream),
                              lambda cal: ConcatKinematics(len(segments)), calibration="known")
     core = offline.build_core(LinearEngine(len(segments)), segments, 200.0, 70.0, {"warmup_s": warmup_s})
     return offline.run_pipeline(bag, segments, fe, core, JOINTS6), bag

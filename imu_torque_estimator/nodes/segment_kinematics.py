@@ -27,8 +27,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu
 from std_srvs.srv import Trigger
 
-from ..body import SENSOR_SETS, lower_body_model
-from ..streams import AlignedSample, CalibrationState, StillCalibration, StreamAligner, StreamConfig
+from ..body import SENSOR_SETS
+from ..frontend import build_frontend
+from ..streams import CalibrationState
 from . import common
 from .common import ConfigError, ParamSpec
 
@@ -84,36 +85,13 @@ class SegmentKinematicsNode(Node):
         self.segments = SENSOR_SETS[self.sensor_set]
         self.rate_hz = float(p["rate_hz"])
         self.frame = p["feature_frame"]
-        self._reset_gap_s = p["reset_gap_s"]
         self._startup_timeout_ns = int(p["startup_timeout_s"] * common.NS_PER_S)
-        try:
-            self.aligner = StreamAligner(StreamConfig(
-                self.segments, self.rate_hz, stale_timeout_s=p["stale_timeout_s"],
-                max_gap_s=p["max_gap_s"] or None, backward_jump_s=p["backward_jump_s"],
-                accel_full_scale_m_s2=p["accel_full_scale_m_s2"],
-                gyro_full_scale_rad_s=p["gyro_full_scale_rad_s"]))
-            model = lower_body_model(p["subject_mass_kg"], p["subject_height_m"], p["subject_sex"])
-        except ValueError as exc:
+        try:  # the same front end as offline evaluation (frontend.build_frontend)
+            self.frontend = build_frontend(self.sensor_set, self.rate_hz, p)
+        except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
-        from ..sim.imu import default_placements
-
-        placements = default_placements(model)
-        self._nominal = {s: placements[s] for s in self.segments}
-        self.calib = StillCalibration(len(self.segments), self.rate_hz, self._calibrate, still_s=p["still_s"],
-                                      gyro_still_rad_s=p["still_gyro_rad_s"],
-                                      accel_still_m_s2=p["still_accel_m_s2"], motion_s=p["functional_s"])
-        self.estimator: Any = None
-        if p["calibration_file"]:
-            try:
-                cal = kin.load_calibrations(p["calibration_file"])
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"calibration_file: {exc}") from None
-            missing = [s for s in self.segments if s not in cal]
-            if missing:
-                raise ConfigError(f"calibration_file {p['calibration_file']}: no calibration for segment(s) "
-                                  f"{missing} of sensor set {self.sensor_set}")
-            self.calib.set_calibration({s: cal[s] for s in self.segments})
-            self._make_estimator()
+        self.aligner = self.frontend.aligner
+        self.calib = self.frontend.calibration
 
         qos = common.sensor_qos(p["queue_depth"])
         self._topics = [f"{s}/imu/data_raw" for s in self.segments]
@@ -129,8 +107,6 @@ class SegmentKinematicsNode(Node):
         self.create_service(Trigger, "~/recalibrate", self._on_recalibrate)
         self._diag = common.DiagnosticsPublisher(self)
         self._start_ns = self._now_ns()
-        self.published = 0
-        self.estimator_resets = 0
         self._published_at_last_diag = 0
         self._last_diag_ns = self._start_ns
         self._proc_s_max = 0.0
@@ -145,50 +121,27 @@ class SegmentKinematicsNode(Node):
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
-    def _calibrate(self, acc: np.ndarray, gyr: np.ndarray, gyr_motion: np.ndarray | None = None) -> dict:
-        """kinematics.calibrate from the still window (N, S, 3) and, when collected, the motion
-        window (M, S, 3) of angular rates (functional flexion axes)."""
-        static = {s: (acc[:, i], gyr[:, i]) for i, s in enumerate(self.segments)}
-        walking = None if gyr_motion is None else {s: gyr_motion[:, i] for i, s in enumerate(self.segments)}
-        return self._kin.calibrate(self._nominal, static=static, walking_rate_rad_s=walking)
-
-    def _make_estimator(self) -> None:
-        self.estimator = self._kin.KinematicsEstimator(self.sensor_set, self.rate_hz, self.calib.calibration,
-                                                       frame=self.frame, orientation=True)
-
     def _on_imu(self, i: int, raw: bytes) -> None:
         t0 = time.perf_counter()
         acc, gyr = self._acc[i], self._gyr[i]
         stamp = common.read_imu_raw(raw, acc, gyr)
-        for sample in self.aligner.push(i, stamp, acc, gyr, arrival_ns=self._now_ns()):
-            self._process(sample)
+        fe, calibrated_before = self.frontend, self.calib.completed
+        for stamp_ns, feats in fe.iter_push(i, stamp, acc, gyr, arrival_ns=self._now_ns()):
+            q = fe.estimator.orientation_wxyz
+            for k, pub in enumerate(self._pubs):
+                j = 6 * k
+                pub.publish(self._writers[k].encode(stamp_ns, feats[j:j + 3], feats[j + 3:j + 6], q[k]))
+        if self.calib.completed != calibrated_before:
+            self.get_logger().info("calibrated: " + "; ".join(
+                f"{k} {c.method} tilt {c.quality.get('static_tilt_correction_deg', 0.0):.1f} deg"
+                for k, c in self.calib.calibration.items()))
         dt = time.perf_counter() - t0
         self._proc_s_sum += dt
         self._proc_n += 1
         self._proc_s_max = max(self._proc_s_max, dt)
 
-    def _process(self, s: AlignedSample) -> None:
-        if self.calib.state is not CalibrationState.CALIBRATED:
-            if self.calib.update(s.accel_m_s2, s.gyro_rad_s) is CalibrationState.CALIBRATED:
-                self._make_estimator()
-                self.get_logger().info("calibrated: " + "; ".join(
-                    f"{k} {c.method} tilt {c.quality.get('static_tilt_correction_deg', 0.0):.1f} deg"
-                    for k, c in self.calib.calibration.items()))
-            return
-        if s.reset or s.gap_s > self._reset_gap_s:
-            if self.estimator is not None and self.published:
-                self.estimator.reset()
-                self.estimator_resets += 1
-        feats = self.estimator.step(s.accel_m_s2, s.gyro_rad_s)
-        q = self.estimator.orientation_wxyz
-        for i, pub in enumerate(self._pubs):
-            k = 6 * i
-            pub.publish(self._writers[i].encode(s.stamp_ns, feats[k:k + 3], feats[k + 3:k + 6], q[i]))
-        self.published += 1
-
     def _on_recalibrate(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.calib.recalibrate()
-        self.estimator = None
+        self.frontend.recalibrate()
         response.success = True
         response.message = "recalibrating: stand still"
         self.get_logger().info("recalibration requested: waiting for still standing")
@@ -198,8 +151,9 @@ class SegmentKinematicsNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self._now_ns()
         dt = max((now - self._last_diag_ns) / common.NS_PER_S, 1e-9)
-        rate = (self.published - self._published_at_last_diag) / dt
-        self._last_diag_ns, self._published_at_last_diag = now, self.published
+        published = self.frontend.features_out
+        rate = (published - self._published_at_last_diag) / dt
+        self._last_diag_ns, self._published_at_last_diag = now, published
         al = self.aligner
         started = now - self._start_ns > self._startup_timeout_ns
         silent = al.silent_segments(now)
@@ -210,10 +164,10 @@ class SegmentKinematicsNode(Node):
         recent = [k.split(":", 1)[1] for k, v in stale_now.items() if v > self._stale_reported.get(k, 0)]
         self._stale_reported = stale_now
         values: dict[str, Any] = {
-            "output_rate_hz": rate, "configured_rate_hz": self.rate_hz, "published": self.published,
+            "output_rate_hz": rate, "configured_rate_hz": self.rate_hz, "published": published,
             "grid_emitted": al.emitted, "dropped_samples": al.dropped_points,
             "alignment_lag_last_s": al.lag_s_last, "alignment_lag_max_s": al.lag_s_max,
-            "estimator_resets": self.estimator_resets, "reanchors": al.reanchors,
+            "estimator_resets": self.frontend.estimator_resets, "reanchors": al.reanchors,
             "processing_mean_s": self._proc_s_sum / max(self._proc_n, 1),
             "processing_max_s": self._proc_s_max,
         }
