@@ -1,0 +1,284 @@
+"""The paper's comparison study (issue 6): shipped RNNs on held-out data and RNN vs IMU-driven ID.
+
+Parts (each returns JSON-friendly dicts; `commands/study.py` runs them and writes the report):
+1. `real_trial_case` / `evaluate_real_trials`: every real-motion trial of ../shared/data (never used
+   for training) resampled to the models' rate, 7 IMUs synthesised with the MTi-3 error model
+   (fixed seed, the trial's body size) after a still standing prefix, static calibration on that
+   standing window (what the node does and what the shipped models were trained with), features by
+   kinematics.estimate_features, both shipped models on the SAME signals (3imu = column subset).
+   The same IMUs drive IMU-ID (evaluation.imu_id); ID on the true kinematics with the same
+   anthropometric inertials separates the inertial-model error from the IMU error.
+2. `sim_case`: the same comparison on held-out simulated subjects (trials regenerated bit-exactly from
+   the dataset plan, because shards store no positions; checked against the shard's moments).
+3. `per_condition`: both models per condition on all test-subject trials (model.workflow).
+
+Evaluated samples: the RNN runs from the standing prefix onwards (as the live node after calibration);
+metrics start `SKIP_S` after motion onset (the prefix joins the motion with a velocity jump).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+from scipy.spatial.transform import Rotation, Slerp
+
+from .. import kinematics as K
+from ..body import JOINTS, SEGMENTS, SIDES, lower_body_model
+from ..dynamics import SegmentInertials
+from ..model import metrics as M
+from ..model.bundle import Bundle
+from ..model.dataset import select_features, trial_calibration
+from ..model.engine import run_sequence
+from ..motion import FootContact, SegmentKinematics
+from .imu_id import geometry_from_kinematics, geometry_from_model, imu_id_nm_per_kg, sagittal_id_nm_per_kg
+
+SKIP_S = 0.2
+GRF_ON_N = 20.0
+JOINT_KINDS = ("ankle", "knee", "hip")  # distal -> proximal
+Progress = Callable[[str], None]
+
+
+# ------------------------------------------------------------------------------------ resampling
+def resample_kinematics(kin: SegmentKinematics, time_s: np.ndarray) -> SegmentKinematics:
+    """Kinematics on a new time base inside the old one: rotations by Slerp, vectors by cubic spline."""
+    t = np.asarray(time_s, dtype=float)
+    if t[0] < kin.time_s[0] - 1e-9 or t[-1] > kin.time_s[-1] + 1e-9:
+        raise ValueError("resample_kinematics: new time base leaves the kinematics' time range")
+    t = np.clip(t, kin.time_s[0], kin.time_s[-1])
+
+    def vec(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: CubicSpline(kin.time_s, v, axis=0)(t) for k, v in d.items()}
+
+    rot = {s: Slerp(kin.time_s, Rotation.from_matrix(r))(t).as_matrix() for s, r in kin.rotation.items()}
+    return SegmentKinematics(t, rot, vec(kin.com_position_m), vec(kin.com_acceleration_m_s2),
+                             vec(kin.angular_velocity_rad_s), vec(kin.angular_acceleration_rad_s2),
+                             vec(kin.joint_position_m))
+
+
+def _interp_rows(t_src: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    flat = x.reshape(len(t_src), -1)
+    out = np.column_stack([np.interp(t, t_src, flat[:, i]) for i in range(flat.shape[1])])
+    return out.reshape((len(t),) + x.shape[1:])
+
+
+def resample_trial(trial, rate_hz: float):
+    """An EvalTrial on a uniform `rate_hz` grid (kinematics as `resample_kinematics`, GRF, CoP, free
+    moment and moments linearly; a CoP sample next to an unloaded one is taken from the loaded side)."""
+    t0 = trial.kinematics.time_s
+    t = t0[0] + np.arange(int(np.floor((t0[-1] - t0[0]) * rate_hz + 1e-6)) + 1) / rate_hz
+    contacts = {}
+    for side, c in trial.contacts.items():
+        loaded = np.any(c.force_n != 0.0, axis=1)
+        cop = c.cop_m.copy()
+        if loaded.any():  # hold the CoP outside stance so interpolation never pulls it towards 0
+            idx = np.where(loaded, np.arange(len(t0)), 0)
+            idx = np.maximum.accumulate(idx)
+            first = int(np.argmax(loaded))
+            idx[:first] = first
+            cop = cop[idx]
+        force = _interp_rows(t0, c.force_n, t)
+        contacts[side] = FootContact(force, _interp_rows(t0, np.nan_to_num(cop), t),
+                                     _interp_rows(t0, c.free_moment_nm, t))
+    return dataclasses.replace(trial, kinematics=resample_kinematics(trial.kinematics, t), contacts=contacts,
+                               moments_nm_per_kg=_interp_rows(t0, trial.moments_nm_per_kg, t),
+                               angles_rad=_interp_rows(t0, trial.angles_rad, t))
+
+
+# ------------------------------------------------------------------------------- body and events
+def leg_length_height_m(kin: SegmentKinematics) -> float:
+    """Stature estimated from the measured thigh + shank length and de Leva's proportions (for trials
+    whose height is unknown)."""
+    jp = kin.joint_position_m
+    legs = [np.linalg.norm(jp[f"hip_{s}"] - jp[f"knee_{s}"], axis=1).mean()
+            + np.linalg.norm(jp[f"knee_{s}"] - jp[f"ankle_{s}"], axis=1).mean() for s in SIDES]
+    ref = lower_body_model(70.0, 1.0, "male").segments
+    return float(np.mean(legs) / (ref["thigh_l"].length_m + ref["shank_l"].length_m))
+
+
+def heel_strikes_s(contacts: dict[str, FootContact], time_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Loading onsets (vertical GRF crossing GRF_ON_N upwards) per side, seconds."""
+    out = {}
+    for side, c in contacts.items():
+        on = c.force_n[:, 2] > GRF_ON_N
+        out[side] = time_s[1:][on[1:] & ~on[:-1]]
+    return out
+
+
+# --------------------------------------------------------------------------------------- metrics
+def _metrics(pred: np.ndarray, true: np.ndarray) -> dict:
+    return M.joint_metrics(pred, true, JOINTS)
+
+
+def joint_kind_rmse(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """RMSE (Nm/kg) per joint kind, both sides pooled, ankle -> knee -> hip, plus hip minus ankle."""
+    e = M.rmse(pred, true)
+    out = {k: float(np.sqrt(np.mean([e[JOINTS.index(j)] ** 2 for j in JOINTS if j.startswith(k)])))
+           for k in JOINT_KINDS}
+    out["hip_minus_ankle"] = out["hip"] - out["ankle"]
+    return out
+
+
+# -------------------------------------------------------------------------------- one real trial
+@dataclasses.dataclass
+class CaseResult:
+    """Predictions of every method on one trial's evaluated samples (Nm/kg, body.JOINTS order)."""
+
+    name: str
+    meta: dict
+    time_s: np.ndarray
+    true: np.ndarray
+    pred: dict[str, np.ndarray]
+
+    def metrics(self) -> dict[str, dict]:
+        return {k: _metrics(p, self.true) for k, p in self.pred.items()}
+
+
+def _rnn_predictions(bundles: dict[str, Bundle], f7: np.ndarray, first: int, sel: slice
+                     ) -> dict[str, np.ndarray]:
+    """Both RNNs on identical features: 'live' from the start of the recording, and 'reset' from a
+    reset state at motion onset (the workflow's convention, reported as a variant)."""
+    names = K.feature_names("7imu")
+    out = {}
+    for set_name, b in bundles.items():
+        x = select_features(f7, names, set_name)
+        out[f"rnn_{set_name}"] = run_sequence(b, x)[:, :len(JOINTS)][sel]
+        out[f"rnn_{set_name}_reset"] = run_sequence(b, x[first:])[:, :len(JOINTS)][sel.start - first:]
+    return out
+
+
+def real_trial_case(trial, bundles: dict[str, Bundle], rate_hz: float = 100.0, seed: int = 0,
+                    sex: str = "male") -> CaseResult:
+    """All methods on one real EvalTrial (see module docstring). `sex` is used for the de Leva
+    inertials and nominal IMU placements (the trials do not record it)."""
+    from ..sim.imu import ImuErrorModel, default_placements, synthesize_imu, with_standing_prefix
+
+    tr = resample_trial(trial, rate_hz)
+    kin = tr.kinematics
+    height = tr.height_m if np.isfinite(tr.height_m) else leg_length_height_m(kin)
+    model = lower_body_model(tr.mass_kg, height, sex)
+    nominal = default_placements(model)
+    full, first = with_standing_prefix(kin, 2.0, 1.0)
+    rng = np.random.default_rng(seed)
+    syn = synthesize_imu(full, nominal, ImuErrorModel.mti3(), rate_hz, rng,
+                         heel_strikes_s=heel_strikes_s(tr.contacts, kin.time_s))
+    f = np.stack([syn.signals[s].specific_force_m_s2 for s in SEGMENTS])
+    w = np.stack([syn.signals[s].angular_rate_rad_s for s in SEGMENTS])
+    win = K.find_still_window(f, w, rate_hz)
+    if win is None:
+        raise ValueError(f"{trial.name}: no still window in the synthesised standing prefix")
+    cal = K.calibrate(nominal, {s: (f[i, win], w[i, win]) for i, s in enumerate(SEGMENTS)})
+    f7 = K.estimate_features((f, w), "7imu", rate_hz, cal)
+    skip = int(round(SKIP_S * rate_hz))
+    sel = slice(first + skip, None)
+    pred = _rnn_predictions(bundles, f7, first, sel)
+    est = K.estimate_kinematics((f, w), SEGMENTS, rate_hz, cal).to_segment_kinematics(full.time_s)
+    est_motion = _slice_kin(est, slice(first, None))
+    inertials = SegmentInertials.from_model(model)
+    geom = geometry_from_kinematics(kin)
+    pred["imu_id"] = imu_id_nm_per_kg(est_motion, geom, inertials, tr.contacts, kin, tr.mass_kg)[skip:]
+    pred["id_true_kinematics"] = sagittal_id_nm_per_kg(kin, inertials, tr.contacts, tr.mass_kg)[skip:]
+    meta = {"trial": trial.name, "mode": trial.mode, "speed_m_s": round(float(trial.speed_m_s), 3),
+            "mass_kg": round(float(tr.mass_kg), 2), "height_m": round(float(height), 3),
+            "height_estimated": bool(not np.isfinite(tr.height_m)),
+            "source_rate_hz": round(1.0 / float(np.median(np.diff(trial.kinematics.time_s))), 2),
+            "n_eval_samples": int(len(kin) - skip), "still_window_samples": int(win.stop - win.start)}
+    return CaseResult(trial.name, meta, kin.time_s[skip:], tr.moments_nm_per_kg[skip:], pred)
+
+
+def _slice_kin(kin: SegmentKinematics, sel: slice) -> SegmentKinematics:
+    return SegmentKinematics(kin.time_s[sel], {s: r[sel] for s, r in kin.rotation.items()},
+                             {s: v[sel] for s, v in kin.com_position_m.items()},
+                             {s: v[sel] for s, v in kin.com_acceleration_m_s2.items()},
+                             {s: v[sel] for s, v in kin.angular_velocity_rad_s.items()},
+                             {s: v[sel] for s, v in kin.angular_acceleration_rad_s2.items()},
+                             {j: v[sel] for j, v in kin.joint_position_m.items()})
+
+
+# -------------------------------------------------------------------------- held-out sim subjects
+def regenerate_sim_trial(dataset_dir: str | Path, trial_id: str):
+    """Re-simulate one trial of a dataset from its plan (preset and seed from dataset_card.json) with
+    full truth kinematics and contacts; ValueError if it does not reproduce the shard's moments."""
+    import json
+
+    from ..sim.dataset import load_trial, plan_jobs
+    from ..sim.trial import simulate_trial
+
+    d = Path(dataset_dir)
+    card = json.loads((d / "dataset_card.json").read_text())
+    shard = load_trial(d / "shards" / f"{trial_id}.npz")
+    jobs = {j.trial_id: j for j in plan_jobs(card["preset"], None, None, int(card.get("seed", 0)))}
+    if trial_id not in jobs:
+        raise ValueError(f"{trial_id}: not in the plan of preset {card['preset']!r}")
+    j = jobs[trial_id]
+    tr = simulate_trial(j.subject, j.condition, int(shard.meta["n_strides"]), j.rate_hz, j.imu_errors, j.seed,
+                        trial_id=trial_id)
+    if tr.moments_nm_per_kg.shape != shard.moments_nm_per_kg.shape or \
+            np.abs(tr.moments_nm_per_kg - shard.moments_nm_per_kg).max() > 1e-4:
+        raise ValueError(f"{trial_id}: re-simulation does not reproduce the shard (simulator changed?)")
+    return tr
+
+
+def sim_case(trial, bundles: dict[str, Bundle], calibration: str = "static") -> CaseResult:
+    """All methods on one re-simulated trial: the dataset's own IMU signals and the training
+    calibration for the RNN features and IMU-ID; true geometry and inertials of the subject's model."""
+    m = trial.meta
+    rate = float(m["rate_hz"])
+    cal = trial_calibration(trial, calibration)
+    imu = (trial.imu_specific_force_m_s2, trial.imu_angular_rate_rad_s)
+    f7 = K.estimate_features(imu, "7imu", rate, cal)
+    skip = int(round(0.5 * rate))  # the workflow's burn-in: training trials start mid-motion
+    sel = slice(skip, None)
+    pred = _rnn_predictions(bundles, f7, 0, sel)
+    pred = {k: v for k, v in pred.items() if not k.endswith("_reset")}  # identical here (first = 0)
+    kin = trial.kinematics
+    est = K.estimate_kinematics(imu, SEGMENTS, rate, cal).to_segment_kinematics(trial.time_s)
+    model = lower_body_model(float(m["mass_kg"]), float(m["height_m"]), m["sex"])
+    inertials = SegmentInertials.from_model(model)
+    pred["imu_id"] = imu_id_nm_per_kg(est, geometry_from_model(model), inertials, trial.contacts, kin,
+                                      float(m["mass_kg"]))[sel]
+    pred["id_true_kinematics"] = sagittal_id_nm_per_kg(kin, inertials, trial.contacts,
+                                                       float(m["mass_kg"]))[sel]
+    keys = ("trial_id", "subject_id", "mode", "speed_m_s", "slope_pct", "mass_kg", "height_m")
+    meta = {k: m[k] for k in keys}
+    return CaseResult(str(m["trial_id"]), meta, trial.time_s[sel], trial.moments_nm_per_kg[sel, :len(JOINTS)],
+                      pred)
+
+
+# ----------------------------------------------------------------------------------- summaries
+def pooled(cases: list[CaseResult], group: Callable[[dict], str]) -> dict[str, dict[str, dict]]:
+    """{method: {group|'all': joint metrics}} pooling the samples of the cases in each group."""
+    methods = list(cases[0].pred)
+    return {meth: M.grouped_metrics([(c.meta, c.pred[meth], c.true) for c in cases], JOINTS, group)
+            for meth in methods}
+
+
+def ankle_to_hip(cases: list[CaseResult]) -> dict[str, dict[str, float]]:
+    """{method: {ankle, knee, hip, hip_minus_ankle}} RMSE pooled over all cases' samples."""
+    true = np.concatenate([c.true for c in cases])
+    return {meth: joint_kind_rmse(np.concatenate([c.pred[meth] for c in cases]), true)
+            for meth in cases[0].pred}
+
+
+def per_condition(bundles: dict[str, Bundle], dataset_dir: str | Path, workers: int = 2) -> dict:
+    """Both models per condition on the test subjects of the dataset (model.workflow.evaluate_sequences)."""
+    from ..model.dataset import load_sequences
+    from ..model.workflow import evaluate_sequences
+
+    out = {}
+    calib = {b.training.get("calibration") or "static" for b in bundles.values()}
+    test = {tuple(b.training.get("test_subjects", [])) for b in bundles.values()}
+    if len(calib) != 1 or len(test) != 1:
+        raise ValueError("the bundles were trained with different calibrations or test splits")
+    seqs = load_sequences(dataset_dir, tuple(bundles), calib.pop(), workers, progress=False)
+    subjects = set(test.pop())
+    for name, b in bundles.items():
+        held = [s for s in seqs[name] if s.subject in subjects]
+        if not held:
+            raise ValueError(f"{dataset_dir}: no trials of the test subjects {sorted(subjects)}")
+        out[name] = evaluate_sequences(b, held, int(b.training["config"]["burn_in"]))
+    return out
