@@ -84,10 +84,12 @@ class TorqueEstimatorNode(Node):
         self._msg = JointState(name=self._joints)
         self._pub = self.create_publisher(JointState, "joint_torques", common.sensor_qos(10))
         self._feat = np.empty(FEATURES_PER_SEGMENT)
+        self._acc, self._gyr = self._feat[:3], self._feat[3:]  # views: decoded in place
         qos = common.sensor_qos(p["queue_depth"])
         for seg in self.segments:
+            # raw CDR decoded by common.read_imu_raw: ~20x cheaper than message objects (hot path)
             self.create_subscription(Imu, f"{seg}/kinematics",
-                                     lambda m, s=seg: self._on_kinematics(s, m), qos)
+                                     lambda raw, s=seg: self._on_kinematics(s, raw), qos, raw=True)
         self._diag = common.DiagnosticsPublisher(self)
         self._lat_ns: list[int] = []
         self._proc_ns: list[int] = []
@@ -99,16 +101,14 @@ class TorqueEstimatorNode(Node):
             f"{', '.join(f'{s}/kinematics' for s in self.segments)} -> joint_torques; "
             f"body mass {p['body_mass_kg']:g} kg")
 
-    def _on_kinematics(self, segment: str, msg: Imu) -> None:
+    def _on_kinematics(self, segment: str, raw: bytes) -> None:
         t0 = time.perf_counter_ns()
-        la, av, f = msg.linear_acceleration, msg.angular_velocity, self._feat
-        f[0], f[1], f[2], f[3], f[4], f[5] = la.x, la.y, la.z, av.x, av.y, av.z
-        stamp_ns = common.time_msg_to_ns(msg.header.stamp)
-        out = self.core.push(segment, stamp_ns, f)
+        stamp_ns = common.read_imu_raw(raw, self._acc, self._gyr)
+        out = self.core.push(segment, stamp_ns, self._feat)
         if out is None:
             return
         m = self._msg
-        m.header.stamp = msg.header.stamp
+        common.ns_to_time_msg(stamp_ns, m.header.stamp)
         m.effort = out.torque_nm.tolist()
         self._pub.publish(m)
         now = self.get_clock().now().nanoseconds
