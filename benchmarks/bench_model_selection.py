@@ -27,7 +27,7 @@ from imu_torque_estimator.model.engine import StreamingEngine  # noqa: E402
 from imu_torque_estimator.model.train import TrainConfig, train  # noqa: E402
 from imu_torque_estimator.model.workflow import evaluate_sequences, mean_rmse, split_three  # noqa: E402
 
-CANDIDATES = ("lstm:2:64", "gru:2:64", "lstm:1:64", "lstm:2:32", "lstm:1:128")
+CANDIDATES = ("lstm:2:64", "gru:2:64", "lstm:1:64", "lstm:1:128")
 
 
 def _step_us(bundle, n: int = 3000) -> float:
@@ -46,7 +46,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "datasets" / "paper12")
     ap.add_argument("--sensor-set", default="3imu", choices=("3imu", "7imu"))
     ap.add_argument("--candidates", nargs="*", default=list(CANDIDATES), help="cell:layers:hidden")
-    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model_selection.json")
     args = ap.parse_args()
     if not args.data.is_dir():
