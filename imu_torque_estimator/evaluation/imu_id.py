@@ -163,3 +163,40 @@ def imu_id_nm_per_kg(est: SegmentKinematics, geometry: LegGeometry, inertials: S
     chain = chain_kinematics(est, geometry, ankles)
     on_chain = contacts_on_chain(contacts, cop_in_foot(contacts, true_kin), chain)
     return sagittal_id_nm_per_kg(chain, inertials, on_chain, mass_kg)
+
+
+def align_headings(est: SegmentKinematics, true_kin: SegmentKinematics) -> tuple[SegmentKinematics, dict]:
+    """Rotate each segment's estimated kinematics about the vertical by ONE constant angle (the circular
+    mean over the trial of the heading difference to the truth), as a standing heading calibration
+    would. For recordings that start mid-motion (the simulated shards), where the estimator's initial
+    heading is arbitrary; tilt errors and heading drift are kept. Returns (kinematics, {segment: deg})."""
+    rot, acc, om, al, psi_deg = {}, {}, {}, {}, {}
+    for s in est.segments:
+        d = true_kin.rotation[s] @ np.transpose(est.rotation[s], (0, 2, 1))  # ground -> ground correction
+        yaw = np.arctan2(d[:, 1, 0] - d[:, 0, 1], d[:, 0, 0] + d[:, 1, 1])
+        psi = float(np.angle(np.mean(np.exp(1j * yaw))))
+        c, sn = np.cos(psi), np.sin(psi)
+        rz = np.array([[c, -sn, 0.0], [sn, c, 0.0], [0.0, 0.0, 1.0]])
+        rot[s] = rz @ est.rotation[s]
+        acc[s] = est.com_acceleration_m_s2[s] @ rz.T
+        om[s] = est.angular_velocity_rad_s[s] @ rz.T
+        al[s] = est.angular_acceleration_rad_s2[s] @ rz.T
+        psi_deg[s] = float(np.degrees(psi))
+    return SegmentKinematics(est.time_s, rot, dict(est.com_position_m), acc, om, al,
+                             dict(est.joint_position_m)), psi_deg
+
+
+def with_orientations(ek, rotation: dict[str, np.ndarray], time_s: np.ndarray) -> SegmentKinematics:
+    """IMU-derived kinematics (kinematics.EstimatedKinematics: segment-frame CoM specific force, angular
+    velocity and acceleration) expressed in ground with GIVEN orientations (e.g. the truth), to split
+    the IMU-ID error into its orientation part and the rest. Positions NaN (rebuild with
+    `chain_kinematics`)."""
+    from ..body import GRAVITY_VECTOR_M_S2
+
+    segs = list(ek.angular_velocity_rad_s)
+    n = len(time_s)
+    return SegmentKinematics(
+        np.asarray(time_s, float), {s: rotation[s] for s in segs}, {s: np.full((n, 3), np.nan) for s in segs},
+        {s: _to_ground(rotation[s], ek.com_specific_force_m_s2[s]) + GRAVITY_VECTOR_M_S2 for s in segs},
+        {s: _to_ground(rotation[s], ek.angular_velocity_rad_s[s]) for s in segs},
+        {s: _to_ground(rotation[s], ek.angular_acceleration_rad_s2[s]) for s in segs})

@@ -13,7 +13,7 @@ TARGETS_NM_PER_KG = {"hip": 0.15, "knee": 0.15, "ankle": 0.12}
 METHOD_LABEL = {"rnn_7imu": "RNN 7 IMU", "rnn_3imu": "RNN 3 IMU",
                 "rnn_7imu_reset": "RNN 7 IMU (reset at onset)",
                 "rnn_3imu_reset": "RNN 3 IMU (reset at onset)",
-                "imu_id": "IMU-driven ID",
+                "imu_id": "IMU-driven ID", "imu_id_true_orientation": "IMU-ID, true orientations",
                 "id_true_kinematics": "ID, true kinematics"}
 
 
@@ -109,7 +109,7 @@ def plot_ankle_to_hip(res: dict, path: str | Path) -> Path:
     panels = (("real trials", res["real_trials"]["ankle_to_hip"]["all"]),
               ("held-out sim subjects", res["sim_subjects"]["ankle_to_hip"]["all"]))
     for ax, (title, block) in zip(axes, panels, strict=True):
-        for meth in ("rnn_7imu", "rnn_3imu", "imu_id", "id_true_kinematics"):
+        for meth in ("rnn_7imu", "rnn_3imu", "imu_id", "imu_id_true_orientation", "id_true_kinematics"):
             if meth in block:
                 ax.plot(JOINT_KINDS, [block[meth][k] for k in JOINT_KINDS], "o-", label=METHOD_LABEL[meth])
         ax.set_title(title)
