@@ -81,7 +81,7 @@ class ImuDriverNode(Node):
         if p["truth_topic"] and self.segment == "pelvis" and self.source.truth_joints:
             self._truth_pub = self.create_publisher(JointState, p["truth_topic"], 10)
             self._truth_msg = JointState(name=list(JOINTS))
-        self._msg = common.fill_imu_msg(Imu(), 0, self.frame_id, (0, 0, 0), (0, 0, 0))  # covariances once
+        self._writer = common.ImuWriter(self.frame_id, with_orientation=False)  # CDR template, REP-145
         self._diag = common.DiagnosticsPublisher(self)
         self._error: str | None = None
         self._published = 0
@@ -109,11 +109,8 @@ class ImuDriverNode(Node):
             self._error = str(exc)
             return
         self._error = None
-        msg = self._msg
         for s in samples:
-            common.fill_imu_msg(msg, s.stamp_ns, self.frame_id, s.specific_force_m_s2, s.angular_rate_rad_s,
-                                covariance=False)
-            self._pub.publish(msg)
+            self._pub.publish(self._writer.encode(s.stamp_ns, s.specific_force_m_s2, s.angular_rate_rad_s))
             if self._truth_pub is not None and s.joint_torques_nm is not None:
                 tm = self._truth_msg
                 common.ns_to_time_msg(s.truth_stamp_ns if s.truth_stamp_ns is not None else s.stamp_ns,
