@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-trials", type=int, default=None,
                         help="only the first N test-subject trials for RNN vs ID (default: all)")
     parser.add_argument("--workers", type=int, default=2, help="processes for feature extraction (2)")
+    parser.add_argument("--cv", action="store_true",
+                        help="also run the 3-fold grouped-by-subject CV (6 short trainings, ~7 min, 2 cores) "
+                             "and write study_cv.json; without it an existing study_cv.json is reported")
+    parser.add_argument("--cv-budget-s", type=float, default=120.0, help="training time per CV fold (120 s)")
 
 
 def _git_commit() -> str:
@@ -45,6 +49,16 @@ def run(args: argparse.Namespace) -> int:
     res, real = run_study(args.models, args.data, args.workers,
                           progress=lambda m: print(f"[{time.perf_counter() - t0:6.1f} s] {m}", flush=True),
                           sim_trials=args.sim_trials)
+    cv_path = args.out / "study_cv.json"
+    if args.cv:
+        from ..evaluation.cv import grouped_cv
+
+        cv = grouped_cv(args.data, 3, args.cv_budget_s, workers=args.workers,
+                        progress=lambda m: print(f"[{time.perf_counter() - t0:6.1f} s] {m}", flush=True))
+        args.out.mkdir(parents=True, exist_ok=True)
+        cv_path.write_text(json.dumps(cv, indent=1) + "\n")
+    if cv_path.is_file():
+        res["cv"] = json.loads(cv_path.read_text())
     res["runtime_s"] = round(time.perf_counter() - t0, 1)
     res["git_commit"] = _git_commit()
     args.out.mkdir(parents=True, exist_ok=True)
