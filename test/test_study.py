@@ -176,3 +176,17 @@ def test_real_trial_case_runs_all_methods_on_the_same_samples():
     e = S.ankle_to_hip([c])
     assert e["imu_id"]["ankle"] < 0.1  # the GRF term dominates the ankle moment
     assert e["id_true_kinematics"]["hip"] < 0.3  # de Leva vs OpenSim inertials only
+
+
+def test_subject_folds_partition_all_subjects_once():
+    from imu_torque_estimator.evaluation.cv import subject_folds
+
+    subs = [f"S{i:03d}" for i in range(10)]
+    folds = subject_folds(subs, 3, seed=1)
+    assert sorted(sum(folds, [])) == subs
+    assert sorted(len(f) for f in folds) == [3, 3, 4]
+    assert folds == subject_folds(subs, 3, seed=1)
+    with pytest.raises(ValueError, match="n_folds"):
+        subject_folds(subs, 1)
+    with pytest.raises(ValueError, match="n_folds"):
+        subject_folds(subs[:2], 3)
