@@ -34,9 +34,10 @@ from .network import NetworkConfig, TorqueRNN
 class TrainConfig:
     """Hyper-parameters (recorded in the bundle). Steps, not epochs: data is sampled as windows."""
 
-    # LSTM 1x128: chosen by measurement (benchmarks/bench_model_selection.py, 3imu, 600 steps each):
-    # held-out RMSE 0.168 Nm/kg like GRU 2x64 (0.168) and better than LSTM 2x64 (0.171) / 1x64 (0.184),
-    # while training 2.5x faster than the GRU on CPU (PyTorch's fused LSTM kernel); engine step ~16 us.
+    # LSTM 1x128: chosen by measurement (benchmarks/bench_model_selection.py, 3imu, 600 steps each,
+    # results/model_selection.json): held-out mean RMSE 0.167 Nm/kg vs GRU 2x64 0.169, LSTM 2x64 0.169,
+    # LSTM 1x64 0.184, training 1.7x faster than the GRU on CPU (PyTorch's fused LSTM kernel; the GRU
+    # was 1.7-3x slower per step in every run); engine step ~15 us.
     cell: str = "lstm"
     hidden: int = 128
     layers: int = 1
