@@ -42,9 +42,10 @@ def render(sensor_set: str) -> str:
     lines = [
         f"# Parameters of the {sensor_set} pipeline (launch/{CONFIG_FILES[sensor_set].replace('.yaml', '')}"
         ".launch.py), keyed by node name.",
-        "# Generated from the nodes' declarations by scripts/gen_config.py; every key is declared by its node",
-        "# (an unknown key stops the launch). Copy the entries you change into your own file and pass it as",
-        "# params_file:=my.yaml; launch arguments (source, rate_hz, body_mass_kg, model, ...) override both.",
+        "# Generated from the nodes' declarations by scripts/gen_config.py; every key is declared by its",
+        "# node (an unknown key stops the launch). Copy the entries you change into your own file and",
+        "# pass it as params_file:=my.yaml; launch arguments (source, rate_hz, body_mass_kg, model, ...)",
+        "# override both.",
         "# Frames: IMU data in the sensor frame; kinematics in the segment frame (x anterior, y left, z up",
         "# in neutral standing); torques in N m, positive = internal flexion / dorsiflexion moment.",
         "",
