@@ -100,8 +100,8 @@ def write_markdown(res: dict, path: str | Path) -> Path:
                 f"({cv['budget_s_per_fold']:.0f} s of training per fold)", "",
                 "Short-budget retrainings (the shipped models had 1200 steps, ~430 s): a check that the "
                 "held-out-subject error does not depend on which subjects are held out, not a replacement "
-                "for the shipped models' numbers. Steps reached in the budget vary with the load of the shared "
-                "machine (other processes ran concurrently).", "",
+                "for the shipped models' numbers. Steps reached in the budget vary with the load of the "
+                "shared machine (other processes ran concurrently).", "",
                 "| sensor set | fold | test subjects | steps | mean RMSE | hip_l | knee_l | ankle_l |",
                 "|---|---|---|---|---|---|---|---|"]
         for r in cv["results"]:
