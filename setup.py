@@ -59,7 +59,7 @@ setup(
     extras_require={
         "test": ["pytest>=7,<8.4", "hypothesis>=6", "ruff>=0.6", "mcap>=1.1"],
         "biomech": ["opensim>=4.5"],
-        "onnx": ["onnxruntime>=1.17"],
+        "onnx": ["onnxruntime>=1.17", "onnx>=1.15"],
     },
     zip_safe=True,
     maintainer="imu_torque_estimator developers",

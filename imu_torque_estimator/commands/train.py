@@ -12,7 +12,7 @@ HELP = "train an RNN torque model for one sensor set on a dataset and export the
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """Hyper-parameters shared with `train-defaults` (defaults = model.train.TrainConfig)."""
-    from ..model.train import TrainConfig
+    from ..model.config import TrainConfig
 
     d = TrainConfig()
     parser.add_argument("--cell", choices=("gru", "lstm"), default=d.cell,
@@ -40,7 +40,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace):
-    from ..model.train import TrainConfig
+    from ..model.config import TrainConfig
 
     return TrainConfig(cell=args.cell, hidden=args.hidden, layers=args.layers, window=args.window,
                        burn_in=args.burn_in, batch=args.batch, lr=args.lr, max_steps=args.max_steps,

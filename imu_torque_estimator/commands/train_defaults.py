@@ -56,8 +56,8 @@ def _has_trials(data: Path) -> bool:
 def _train_one(job: dict) -> dict:
     """Worker: load cached features for one sensor set, train, export, evaluate."""
     from .. import kinematics as kin
+    from ..model.config import TrainConfig
     from ..model.dataset import load_sequences
-    from ..model.train import TrainConfig
     from ..model.workflow import train_and_export
     from .train import dataset_rate_hz
 
