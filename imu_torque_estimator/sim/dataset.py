@@ -88,6 +88,7 @@ META_KEYS = (
     "rate_hz",
     "events",
 )
+SUMMARY_KEYS = META_KEYS[:-2]  # per-trial row of the dataset card: no rate, no gait events
 
 
 def write_shard(trial: SimTrial, out_dir: str | Path) -> Path:
@@ -233,24 +234,13 @@ def _run_job(args: tuple[Job, str]) -> dict:
         trial_id=job.trial_id,
     )
     write_shard(tr, out)
-    return {
-        **{
-            k: tr.meta[k]
-            for k in (
-                "trial_id",
-                "subject_id",
-                "sex",
-                "mass_kg",
-                "height_m",
-                "mode",
-                "speed_m_s",
-                "slope_pct",
-                "seed",
-            )
-        },
-        "n_samples": int(tr.time_s.shape[0]),
-        "diagnostics": tr.diagnostics,
-    }
+    return _summary(tr)
+
+
+def _summary(tr: SimTrial) -> dict:
+    """The dataset card's row for one trial: subject/condition metadata, length, diagnostics."""
+    return {**{k: tr.meta[k] for k in SUMMARY_KEYS}, "n_samples": int(tr.time_s.shape[0]),
+            "diagnostics": tr.diagnostics}
 
 
 def _summary_from_shard(path: Path) -> dict | None:
@@ -258,24 +248,7 @@ def _summary_from_shard(path: Path) -> dict | None:
         tr = load_trial(path)
     except DatasetError:
         return None
-    return {
-        **{
-            k: tr.meta[k]
-            for k in (
-                "trial_id",
-                "subject_id",
-                "sex",
-                "mass_kg",
-                "height_m",
-                "mode",
-                "speed_m_s",
-                "slope_pct",
-                "seed",
-            )
-        },
-        "n_samples": int(tr.time_s.shape[0]),
-        "diagnostics": tr.diagnostics,
-    }
+    return _summary(tr)
 
 
 def build_dataset(
