@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import savez_atomic
 from .body import JOINTS, SEGMENTS
 from .motion import ImuSignals, SegmentKinematics
 
@@ -280,13 +281,12 @@ def simulate_recording(config: SourceConfig, cache_dir: str | Path | None = None
                 except (OSError, ValueError, KeyError):
                     path.unlink(missing_ok=True)  # unreadable cache entry: simulate again
             rec = _simulate(config)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, time_s=rec.time_s, moments_nm_per_kg=rec.moments_nm_per_kg, mass_kg=rec.mass_kg,
-                     segments=np.array(list(rec.signals)),
-                     stamp_s=np.stack([v.time_s for v in rec.signals.values()]),
-                     specific_force_m_s2=np.stack([v.specific_force_m_s2 for v in rec.signals.values()]),
-                     angular_rate_rad_s=np.stack([v.angular_rate_rad_s for v in rec.signals.values()]))
-            os.replace(tmp, path)
+            sig = list(rec.signals.values())
+            savez_atomic(path, time_s=rec.time_s, moments_nm_per_kg=rec.moments_nm_per_kg,
+                         mass_kg=rec.mass_kg, segments=np.array(list(rec.signals)),
+                         stamp_s=np.stack([v.time_s for v in sig]),
+                         specific_force_m_s2=np.stack([v.specific_force_m_s2 for v in sig]),
+                         angular_rate_rad_s=np.stack([v.angular_rate_rad_s for v in sig]))
             return rec
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, filtfilt
 
+from ..atomic import savez_atomic
 from ..body import GRAVITY_M_S2, JOINTS, R_OSIM_TO_ROS, SEGMENTS
 from ..motion import JOINT_CENTRES, FootContact, SegmentKinematics
 
@@ -184,10 +185,7 @@ def save_trial(trial: EvalTrial, path: str | Path) -> Path:
     meta = {"name": trial.name, "mode": trial.mode, "speed_m_s": trial.speed_m_s, "mass_kg": trial.mass_kg,
             "height_m": trial.height_m, "quality": trial.quality, "cache_version": CACHE_VERSION}
     arrays["meta_json"] = np.array(json.dumps(meta))
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
+    return savez_atomic(path, compressed=True, **arrays)
 
 
 def load_trial(path: str | Path) -> EvalTrial:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import body
+from ..atomic import write_bytes_atomic
 from .config import NetworkConfig
 
 FORMAT = "imu_torque_estimator.bundle/1"
@@ -82,12 +82,6 @@ def _model_id(weights_blob: bytes, contract: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_bundle(path: str | Path, model, *, sensor_set: str, rate_hz: float, feature_spec_id: str,
                 feature_names: list[str], output_joints: list[str] | None = None,
                 training: dict | None = None, metrics: dict | None = None) -> Bundle:
@@ -110,8 +104,8 @@ def save_bundle(path: str | Path, model, *, sensor_set: str, rate_hz: float, fea
            "training": training or {}, "metrics": metrics or {}}
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)
-    _atomic_write(p / WEIGHTS_FILE, blob)
-    _atomic_write(p / CONFIG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
+    write_bytes_atomic(p / WEIGHTS_FILE, blob)
+    write_bytes_atomic(p / CONFIG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
     return load_bundle(p)
 
 
@@ -130,7 +124,7 @@ def update_bundle_metrics(path: str | Path, metrics: dict, training: dict | None
     cfg["metrics"] = metrics
     if training is not None:
         cfg["training"] = training
-    _atomic_write(Path(path) / CONFIG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
+    write_bytes_atomic(Path(path) / CONFIG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
     return load_bundle(b.path)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import savez_atomic
+
 
 @dataclass
 class Sequence:
@@ -241,7 +243,6 @@ def _kinematics_code_hash() -> str:
 def _features_for_shard(args: tuple[str, str, str | None]) -> tuple[dict, np.ndarray, np.ndarray, list[str]]:
     """Worker: load a shard (validated by sim.dataset.load_trial), features via the cache."""
     import json
-    import os
 
     from ..sim.dataset import load_trial
 
@@ -262,10 +263,8 @@ def _features_for_shard(args: tuple[str, str, str | None]) -> tuple[dict, np.nda
     targets = np.asarray(trial.moments_nm_per_kg, dtype=np.float32)
     if cpath is not None:
         cpath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cpath.with_name(cpath.stem + ".tmp.npz")
-        np.savez(tmp, features=feats.astype(np.float32), targets=targets, names=np.array(names),
-                 meta=json.dumps(meta), stamp=stamp)
-        os.replace(tmp, cpath)
+        savez_atomic(cpath, features=feats.astype(np.float32), targets=targets, names=np.array(names),
+                     meta=json.dumps(meta), stamp=stamp)
     return meta, feats.astype(np.float32), targets, names
 
 

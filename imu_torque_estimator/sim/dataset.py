@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import savez_atomic, write_bytes_atomic
 from ..body import JOINTS, SEGMENTS
 from .subjects import Condition, Subject, get_preset, sample_conditions, sample_subjects
 from .trial import SimTrial, simulate_trial
@@ -96,19 +97,13 @@ def write_shard(trial: SimTrial, out_dir: str | Path) -> Path:
     d = Path(out_dir) / SHARD_DIR
     d.mkdir(parents=True, exist_ok=True)
     final = d / f"{trial.trial_id}.npz"
-    tmp = d / f".{trial.trial_id}.{os.getpid()}.tmp"
     arrays = trial.arrays()
     for k in _F32:
         arrays[k] = np.asarray(arrays[k], dtype=np.float32)
     meta = dict(trial.meta)
     meta["diagnostics"] = trial.diagnostics
     arrays["meta"] = np.array(json.dumps(meta))
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return final
+    return savez_atomic(final, **arrays)
 
 
 def load_trial(path: str | Path) -> SimTrial:
@@ -302,9 +297,7 @@ def build_dataset(
     card = dataset_card(
         preset, seed, jobs, summaries, time.time() - t0, skipped, workers, rate_hz, imu_errors
     )
-    tmp = out / f".{CARD}.tmp"
-    tmp.write_text(json.dumps(card, indent=1))
-    os.replace(tmp, out / CARD)
+    write_bytes_atomic(out / CARD, json.dumps(card, indent=1).encode())
     return card
 
 
