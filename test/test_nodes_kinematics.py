@@ -134,7 +134,8 @@ def test_sim_drivers_and_segment_kinematics(graph, sim_cache, sensor_set):
     # matching stamps: every segment of a sample carries the same stamp
     complete = [t for t in stamps if len(by_stamp[t]) == len(segments)]
     assert len(complete) >= 0.97 * len(stamps)
-    assert {by_stamp[stamps[-1]][s][3] for s in segments} == set(segments)
+    # frame ids of a sample's messages; the newest stamp may still be arriving when the snapshot is taken
+    assert {by_stamp[complete[-1]][s][3] for s in segments} == set(segments)
     # values: identical to the offline pipeline (streams + batch kinematics API, same calibration)
     feats, row, loop_ns = _batch_reference(rec, segments, int(start_s * NS), cal)
     compared = 0
