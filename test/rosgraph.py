@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ class Graph:
         self.domain = random.randint(1, 200)
         self.tmp = tmp_path
         self.procs: list[tuple[subprocess.Popen, Path]] = []
+        self.sessions: list[int] = []  # process groups of `ros2 launch` runs
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=self.domain)
         self.node = rclpy.create_node("h7_test_probe", context=self.ctx)
@@ -81,6 +83,7 @@ class Graph:
         p = subprocess.Popen(cmd, cwd=REPO, env=_env(self.domain), stdout=log.open("w"),
                              stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((p, log))
+        self.sessions.append(p.pid)
         return p
 
     def logs(self) -> str:
@@ -89,13 +92,17 @@ class Graph:
     def close(self) -> None:
         for p, _ in self.procs:
             if p.poll() is None:
-                p.send_signal(2)
+                p.send_signal(signal.SIGINT)
         for p, _ in self.procs:
             try:
-                p.wait(5)
+                p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        # `ros2 launch` runs in its own session: whatever it left behind (it was killed, or it did
+        # not stop its nodes) must not outlive the test and load the machine for the next tests
+        for pgid in self.sessions:
+            _kill_group(pgid)
         self._stop = True
         self._thread.join(2)
         self.node.destroy_node()
@@ -112,6 +119,16 @@ class Graph:
                 raise AssertionError(f"node(s) exited while waiting for {what}: {dead}\n{self.logs()}")
             time.sleep(0.05)
         raise AssertionError(f"timeout ({timeout_s} s) waiting for {what}\n{self.logs()}")
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGTERM, then SIGKILL, every process left in process group `pgid`."""
+    for sig, pause in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(pause)
 
 
 @pytest.fixture
