@@ -50,9 +50,9 @@ def one_core() -> None:
 
 def make_bundle(path: Path) -> Path:
     """The shipped 7imu bundle if present, else a seeded untrained 2x64 GRU (same cost per step)."""
-    from imu_torque_estimator.paths import _REPO_ROOT
+    from imu_torque_estimator.paths import REPO_ROOT
 
-    shipped = _REPO_ROOT / "models" / SET
+    shipped = REPO_ROOT / "models" / SET
     if (shipped / "config.json").is_file():
         return shipped
     import torch
@@ -73,9 +73,10 @@ def make_bundle(path: Path) -> Path:
 def simulate(path: Path, minutes: float, sim_minutes: float) -> dict:
     """Simulate `sim_minutes` of walking (what the sim drivers publish; cached across runs) and tile it
     with continuous stamps to `minutes` (the pipeline's cost does not depend on repetition)."""
-    from imu_torque_estimator.commands.bag import write_recording_bag
+    from imu_torque_estimator.data.bag_tools import write_recording_bag
     from imu_torque_estimator.motion import ImuSignals
-    from imu_torque_estimator.sources import SimRecording, SourceConfig, simulate_recording
+    from imu_torque_estimator.pipeline.sources import SourceConfig
+    from imu_torque_estimator.sim.recording import SimRecording, simulate_recording
 
     strides = int(sim_minutes * 60 / 1.05) + 2  # walk 1.2 m/s: ~1.05 s per stride
     t0 = _clock()
@@ -133,10 +134,10 @@ def time_read(path: Path) -> dict:
 
 
 def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, object, str]:
-    from imu_torque_estimator import offline
-    from imu_torque_estimator.frontend import build_frontend
     from imu_torque_estimator.model.bundle import load_bundle
     from imu_torque_estimator.model.engine import StreamingEngine
+    from imu_torque_estimator.pipeline import offline
+    from imu_torque_estimator.pipeline.segment_kinematics import build_frontend
 
     cfg = offline.OfflineConfig()
     params = offline.node_parameters(SET, cfg, data)
@@ -168,10 +169,10 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
 def time_stages(data, bundle_path: Path, n: int) -> dict:
     """Per-sample cost of each stage alone on the first n grid samples."""
     from imu_torque_estimator import kinematics
-    from imu_torque_estimator.estimator import EstimatorConfig, TorqueEstimatorCore
     from imu_torque_estimator.model.bundle import load_bundle
     from imu_torque_estimator.model.engine import StreamingEngine
-    from imu_torque_estimator.streams import StreamAligner, StreamConfig
+    from imu_torque_estimator.pipeline.alignment import StreamAligner, StreamConfig
+    from imu_torque_estimator.pipeline.torque_estimator import EstimatorConfig, TorqueEstimatorCore
 
     segs = SENSOR_SETS[SET]
     seg_idx, rows = data.imu_arrival(segs)

@@ -58,7 +58,8 @@ def make_bundle_200hz(path: Path) -> Path:
 
 def presimulate(params: Path, cache: Path) -> None:
     from imu_torque_estimator.launch_builder import CONFIG_FILES, resolve_configuration
-    from imu_torque_estimator.sources import SourceConfig, simulate_recording
+    from imu_torque_estimator.pipeline.sources import SourceConfig
+    from imu_torque_estimator.sim.recording import simulate_recording
 
     eff = resolve_configuration("7imu", {"params_file": str(params), "rate_hz": str(RATE), "model": "",
                                          "defaults_file": str(REPO / "config" / CONFIG_FILES["7imu"])})

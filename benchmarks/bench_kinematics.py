@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from imu_torque_estimator import body  # noqa: E402
 from imu_torque_estimator import kinematics as K  # noqa: E402
-from imu_torque_estimator.kinematics.evaluation import evaluate_on_kinematics  # noqa: E402
+from imu_torque_estimator.evaluation.kinematics_accuracy import evaluate_on_kinematics  # noqa: E402
+from imu_torque_estimator.kinematics import placement  # noqa: E402
 from imu_torque_estimator.sim import imu  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "kinematics.json"
@@ -47,7 +48,7 @@ def timing() -> dict:
     import vqf
 
     model = body.lower_body_model(75.0, 1.75)
-    pl = imu.default_placements(model)
+    pl = placement.default_placements(model)
     cal = {s: K.Calibration.from_placement(p) for s, p in pl.items()}
     kin = imu.oscillating_segments_kinematics(25.0, 100.0, seed=0)
     sig = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.mti3(), 100.0, np.random.default_rng(0)).signals
@@ -111,7 +112,7 @@ def alternatives() -> dict:
     res: dict = {"trials": [f"{s.subject_id}:{c}" for s, c, _, _ in trials]}
 
     def run_all(errs, mode, seed, af=None):
-        return [evaluate_on_kinematics(k, imu.default_placements(s.model()), errs, 100.0,
+        return [evaluate_on_kinematics(k, placement.default_placements(s.model()), errs, 100.0,
                                        np.random.default_rng(seed + j), calibration=mode, alpha_filter=af,
                                        functional_kin=fk) for j, (s, _, k, fk) in enumerate(trials)]
 

@@ -22,10 +22,10 @@ sys.path.insert(0, str(ROOT))
 
 from imu_torque_estimator import kinematics as kin  # noqa: E402
 from imu_torque_estimator.model.bundle import save_bundle  # noqa: E402
-from imu_torque_estimator.model.dataset import load_sequences  # noqa: E402
 from imu_torque_estimator.model.engine import StreamingEngine  # noqa: E402
 from imu_torque_estimator.model.train import TrainConfig, train  # noqa: E402
 from imu_torque_estimator.model.workflow import evaluate_sequences, mean_rmse, split_three  # noqa: E402
+from imu_torque_estimator.sim.sequences import load_sequences  # noqa: E402
 
 CANDIDATES = ("lstm:2:64", "gru:2:64", "lstm:1:64", "lstm:1:128")
 

@@ -1,7 +1,7 @@
 """Added latency through the segment_kinematics node at 7 x 200 Hz (issue 5 target: p99 <= 1 ms).
 
 Three measurements side by side (one run):
-- library: the node's per-sample work without ROS (7 streams.StreamAligner pushes + one
+- library: the node's per-sample work without ROS (7 alignment.StreamAligner pushes + one
   kinematics.KinematicsEstimator step), timed in this process;
 - transport: one DDS hop, publisher process -> this process (foot_r/imu/data_raw, the last sensor
   published each period);
@@ -37,10 +37,10 @@ G = 9.80665
 
 
 def _mountings() -> list[np.ndarray]:
-    """Nominal sensor_to_segment rotations (sim.imu.default_placements), so the synthetic signals
+    """Nominal sensor_to_segment rotations (kinematics.placement.default_placements), so the synthetic signals
     are consistent with the mountings the node calibrates against."""
     from imu_torque_estimator.body import lower_body_model
-    from imu_torque_estimator.sim.imu import default_placements
+    from imu_torque_estimator.kinematics.placement import default_placements
 
     p = default_placements(lower_body_model(75.0, 1.75, "male"))
     return [p[s].sensor_to_segment for s in SEGMENTS]
@@ -99,8 +99,8 @@ def library_cost(n: int = 3000) -> np.ndarray:
     """Per-period cost (s) of the node's work without ROS: 7 aligner pushes + 1 estimator step."""
     from imu_torque_estimator import kinematics as kin
     from imu_torque_estimator.body import lower_body_model
-    from imu_torque_estimator.sim.imu import default_placements
-    from imu_torque_estimator.streams import StreamAligner, StreamConfig
+    from imu_torque_estimator.kinematics.placement import default_placements
+    from imu_torque_estimator.pipeline.alignment import StreamAligner, StreamConfig
 
     placements = default_placements(lower_body_model(75.0, 1.75, "male"))
     est = kin.KinematicsEstimator("7imu", float(RATE), kin.calibrate(placements), orientation=True)

@@ -167,9 +167,9 @@ class LinearEngine:
 
 
 def run_fake(path, segments=SET3, warmup_s=0.0, **stream):
-    from imu_torque_estimator import offline
-    from imu_torque_estimator.frontend import ImuFrontend
-    from imu_torque_estimator.streams import StreamConfig
+    from imu_torque_estimator.pipeline import offline
+    from imu_torque_estimator.pipeline.alignment import StreamConfig
+    from imu_torque_estimator.pipeline.segment_kinematics import ImuFrontend
 
     bag = bags.read_bag(path, segments=segments)
     fe = ImuFrontend(StreamConfig(segments=tuple(segments), rate_hz=200.0, **stream),

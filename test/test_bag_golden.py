@@ -1,6 +1,6 @@
-"""Golden bag: a small deterministic bag generated here; its offline evaluation (offline.evaluate_bag)
-must equal the torques the live nodes publish when the bag is replayed through the graph
-(bag_replay -> segment_kinematics -> torque_estimator), sample for sample within 1e-6.
+"""Golden bag: a small deterministic bag generated here; its offline evaluation
+(pipeline.offline.evaluate_bag) must equal the torques the live nodes publish when the bag is replayed
+through the graph (bag_replay -> segment_kinematics -> torque_estimator), sample for sample within 1e-6.
 
 Also (ROS): `imu-torque bag record` stops cleanly on SIGINT leaving a valid bag, and bag_replay plays
 the recorded messages unchanged, with /clock, looping on one continuous timeline.
@@ -30,7 +30,7 @@ MASS_KG = 68.0
 def golden_bag(path: Path) -> Path:
     """2 s quiet standing + 9 walking strides (enough for a functional calibration and torques after it),
     3 IMUs at 200 Hz, ideal sensors, seeded."""
-    from imu_torque_estimator.commands.bag import simulate_bag
+    from imu_torque_estimator.sim.recording import simulate_bag
 
     simulate_bag(path, condition="walk_1.2", set_name="3imu", strides=9, rate_hz=200.0, seed=7,
                  errors="ideal", mass_kg=MASS_KG, height_m=1.70, sex="female")
@@ -59,7 +59,7 @@ def golden(tmp_path_factory):
 
 
 def test_golden_bag_and_its_offline_evaluation_are_deterministic(golden, tmp_path):
-    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+    from imu_torque_estimator.pipeline.offline import OfflineConfig, evaluate_bag
 
     bag, model, params = golden
     again = golden_bag(tmp_path / "again")
@@ -173,7 +173,7 @@ def run_live(bag: Path, params: Path, expected: int,
 
 
 def assert_live_equals_offline(bag: Path, model: Path, params: Path, record: Path | None = None) -> dict:
-    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+    from imu_torque_estimator.pipeline.offline import OfflineConfig, evaluate_bag
 
     offline = evaluate_bag(bag, model, OfflineConfig(params_file=params))
     stamps, effort, logs = run_live(bag, params, len(offline.stamp_ns), record)
@@ -199,7 +199,7 @@ def assert_live_equals_offline(bag: Path, model: Path, params: Path, record: Pat
 def test_live_graph_equals_offline_evaluation_sample_for_sample(golden, tmp_path):
     """Also the user's regression workflow: `bag record` the live graph, `bag evaluate` the recording
     (from its IMU topics, and from its kinematics topics): both reproduce the recorded torques."""
-    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+    from imu_torque_estimator.pipeline.offline import OfflineConfig, evaluate_bag
 
     bag, model, params = golden
     rep = assert_live_equals_offline(bag, model, params, record=tmp_path / "recorded")

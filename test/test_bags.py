@@ -191,7 +191,7 @@ def test_stamps_outside_ros_time_range_are_rejected():
 
 def test_bag_source_of_the_imu_driver(tmp_path):
     """The imu_driver's `bag` source (sources registry) yields the bag's samples and true torques."""
-    from imu_torque_estimator.sources import SourceConfig, create_source
+    from imu_torque_estimator.pipeline.sources import SourceConfig, create_source
 
     path = tmp_path / "bag"
     stamps, sig, torque = write_test_bag(path, n=100)
@@ -296,7 +296,7 @@ def test_evaluate_command_writes_csv_metrics_plot_and_bag(sim_bag, tmp_path):
     np.testing.assert_allclose(data.torques.effort_nm, csv[:, 2:8], rtol=1e-8)
     np.testing.assert_array_equal(data.torques.stamp_ns, csv[:, 0].astype(np.int64))
     # evaluating the bag that now carries torques compares against them (the regression check)
-    from imu_torque_estimator.offline import evaluate_bag
+    from imu_torque_estimator.pipeline.offline import evaluate_bag
 
     again = evaluate_bag(est, model).report["recorded_torques"]
     assert again["matched"] == again["recorded"] == rep["torques_published"]
@@ -304,7 +304,7 @@ def test_evaluate_command_writes_csv_metrics_plot_and_bag(sim_bag, tmp_path):
 
 
 def test_offline_evaluation_is_deterministic(sim_bag):
-    from imu_torque_estimator.offline import evaluate_bag
+    from imu_torque_estimator.pipeline.offline import evaluate_bag
 
     path, model = sim_bag
     a, b = evaluate_bag(path, model), evaluate_bag(path, model)
@@ -317,7 +317,7 @@ def test_kinematics_source_equals_the_engine_batch_path(tmp_path):
     torques equal model.engine.run_sequence over the same features (an independent code path)."""
     from imu_torque_estimator.model.bundle import load_bundle
     from imu_torque_estimator.model.engine import run_sequence
-    from imu_torque_estimator.offline import OfflineConfig, evaluate_bag
+    from imu_torque_estimator.pipeline.offline import OfflineConfig, evaluate_bag
 
     model = make_bundle(tmp_path / "model")
     n, segs = 300, SENSOR_SETS["3imu"]
@@ -380,7 +380,7 @@ def test_topic_names_classify_back_to_namespace_and_segment(ns, seg):
 
 
 def test_record_topic_list_and_bad_extra_topic():
-    from imu_torque_estimator.commands.bag import record_topics
+    from imu_torque_estimator.data.bag_tools import record_topics
 
     topics = record_topics("3imu", "/exo", ["/clock:rosgraph_msgs/msg/Clock"])
     assert topics["/exo/shank_l/imu/data_raw"] == bags.IMU_TYPE

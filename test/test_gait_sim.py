@@ -181,7 +181,7 @@ def test_walking_moments_vs_real_reference(walk):
         "knee": np.abs(st_.column("knee_angle_r_moment")).max(),
         "ankle": np.abs(st_.column("ankle_angle_r_moment")).max(),
     }
-    from imu_torque_estimator.commands.fit_patterns import _osim_mass_kg
+    from imu_torque_estimator.sim.pattern_fit import _osim_mass_kg
 
     mass = _osim_mass_kg(DATA / "opensim_walk_rajagopal" / "subject_walk_scaled.osim")
     sim = np.abs(walk.moments_nm_per_kg).max(axis=0)
@@ -286,7 +286,7 @@ def test_shipped_walking_patterns_reproduce_from_real_trials():
     """sim/patterns.json walking coefficients = fit-patterns on the shared walking trials."""
     if not (DATA / "opensim_walk_rajagopal").is_dir():
         pytest.skip(f"../shared/data absent ({DATA})")
-    from imu_torque_estimator.commands.fit_patterns import collect_trials, fit_mode, fit_trial
+    from imu_torque_estimator.sim.pattern_fit import collect_trials, fit_mode, fit_trial
 
     p = load_patterns()
     fits = [fit_trial(t, p["walk"].harmonics) for t in collect_trials(DATA.resolve(), None)]

@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from imu_torque_estimator import body
+from imu_torque_estimator.kinematics import placement
 from imu_torque_estimator.motion import SegmentKinematics
 from imu_torque_estimator.sim import imu
 
@@ -25,8 +26,9 @@ def _const_kin(n: int, rate_hz: float, omega_g: np.ndarray | None = None, rot0: 
                              {segment: np.tile(omega_g, (n, 1))}, {segment: np.zeros((n, 3))})
 
 
-def _at(segment: str, pos=(0.0, 0.0, 0.0), rot=None) -> dict[str, imu.SensorPlacement]:
-    return {segment: imu.SensorPlacement(segment, np.asarray(pos, float), np.eye(3) if rot is None else rot)}
+def _at(segment: str, pos=(0.0, 0.0, 0.0), rot=None) -> dict[str, placement.SensorPlacement]:
+    rot = np.eye(3) if rot is None else rot
+    return {segment: placement.SensorPlacement(segment, np.asarray(pos, float), rot)}
 
 
 RNG = np.random.default_rng(1)
@@ -85,7 +87,7 @@ def test_tangential_alpha_cross_r_and_com_acceleration() -> None:
 def test_matches_finite_differences_of_sensor_position_on_analytic_motion() -> None:
     kin = imu.oscillating_segments_kinematics(4.0, 1000.0, seed=3)
     model = body.lower_body_model(70.0, 1.70)
-    pl = imu.default_placements(model)
+    pl = placement.default_placements(model)
     sig = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.ideal(), 1000.0, RNG).signals
     dt = 1e-3
     for seg in ("thigh_l", "shank_r", "foot_l", "pelvis"):
@@ -99,7 +101,7 @@ def test_matches_finite_differences_of_sensor_position_on_analytic_motion() -> N
 
 
 def test_default_placements_cover_all_segments_and_are_outside_the_com() -> None:
-    pl = imu.default_placements(body.lower_body_model(80.0, 1.80, "female"))
+    pl = placement.default_placements(body.lower_body_model(80.0, 1.80, "female"))
     assert tuple(pl) == body.SEGMENTS
     for s, p in pl.items():
         assert 0.01 < np.linalg.norm(p.position_m) < 0.2, s
@@ -114,7 +116,7 @@ def _walk(rate: float = 100.0, seconds: float = 8.0) -> SegmentKinematics:
 
 def test_ideal_model_is_deterministic_and_mti3_perturbs_every_effect_separately() -> None:
     kin = _walk()
-    pl = imu.default_placements(body.lower_body_model(75.0, 1.75))
+    pl = placement.default_placements(body.lower_body_model(75.0, 1.75))
     ref = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.ideal(), 100.0, np.random.default_rng(0))
     ideal2 = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.ideal(), 100.0, np.random.default_rng(9))
     np.testing.assert_array_equal(ref.signals["thigh_l"].specific_force_m_s2,
@@ -159,7 +161,7 @@ def test_mti3_noise_and_offsets_have_datasheet_magnitudes() -> None:
 
 
 def test_mounting_and_placement_offsets_stay_within_limits() -> None:
-    pl = imu.default_placements(body.lower_body_model(75.0, 1.75))
+    pl = placement.default_placements(body.lower_body_model(75.0, 1.75))
     e = imu.ImuErrorModel.mti3()
     rng = np.random.default_rng(4)
     for _ in range(50):
@@ -180,7 +182,7 @@ def test_saturation_clips_at_range() -> None:
 
 def test_jittered_stamps_stay_strictly_increasing_and_decimation_picks_samples() -> None:
     kin = _walk(rate=200.0, seconds=4.0)
-    pl = imu.default_placements(body.lower_body_model(75.0, 1.75))
+    pl = placement.default_placements(body.lower_body_model(75.0, 1.75))
     e = imu.ImuErrorModel.ideal().replace(timestamp_jitter_std_s=0.01)
     out = imu.synthesize_imu(kin, pl, e, 100.0, np.random.default_rng(0))
     for sig in out.signals.values():
@@ -195,11 +197,11 @@ def test_bad_inputs_raise_clear_errors() -> None:
     kin = _const_kin(20, 100.0)
     ok = _at("shank_l")
     with pytest.raises(ValueError, match="unknown segment"):
-        imu.SensorPlacement("arm", np.zeros(3), np.eye(3))
+        placement.SensorPlacement("arm", np.zeros(3), np.eye(3))
     with pytest.raises(ValueError, match="proper rotation"):
-        imu.SensorPlacement("shank_l", np.zeros(3), np.diag([1.0, 1.0, -1.0]))
+        placement.SensorPlacement("shank_l", np.zeros(3), np.diag([1.0, 1.0, -1.0]))
     with pytest.raises(ValueError, match="position_m"):
-        imu.SensorPlacement("shank_l", np.array([0.0, np.nan, 0.0]), np.eye(3))
+        placement.SensorPlacement("shank_l", np.array([0.0, np.nan, 0.0]), np.eye(3))
     with pytest.raises(ValueError, match="no kinematics.*thigh_l"):
         imu.synthesize_imu(kin, _at("thigh_l"), imu.ImuErrorModel.ideal(), 100.0, RNG)
     with pytest.raises(ValueError, match="integer"):
@@ -211,7 +213,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="acc_range"):
         imu.ImuErrorModel(acc_range_m_s2=0.0)
     with pytest.raises(ValueError, match="placements\\['shank_l'\\] is for segment 'shank_r'"):
-        imu.synthesize_imu(kin, {"shank_l": imu.SensorPlacement("shank_r", np.zeros(3), np.eye(3))},
+        imu.synthesize_imu(kin, {"shank_l": placement.SensorPlacement("shank_r", np.zeros(3), np.eye(3))},
                            imu.ImuErrorModel.ideal(), 100.0, RNG)
     with pytest.raises(TypeError, match="ImuErrorModel"):
         imu.synthesize_imu(kin, ok, None, 100.0, RNG)  # type: ignore[arg-type]
@@ -219,7 +221,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
 
 def test_heel_strike_transients_only_with_events_and_on_the_struck_side() -> None:
     kin = _walk(rate=200.0, seconds=6.0)
-    pl = imu.default_placements(body.lower_body_model(75.0, 1.75))
+    pl = placement.default_placements(body.lower_body_model(75.0, 1.75))
     e = imu.ImuErrorModel.ideal().replace(impact_scale=1.0)
     ref = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.ideal(), 200.0, np.random.default_rng(0)).signals
     none = imu.synthesize_imu(kin, pl, e, 200.0, np.random.default_rng(0)).signals

@@ -13,12 +13,13 @@ from scipy.spatial.transform import Rotation
 
 from imu_torque_estimator import body
 from imu_torque_estimator import kinematics as K
+from imu_torque_estimator.kinematics import placement
 from imu_torque_estimator.motion import SegmentKinematics
 from imu_torque_estimator.sim import imu
 
 G = body.GRAVITY_M_S2
 MODEL = body.lower_body_model(75.0, 1.75)
-PLACEMENTS = imu.default_placements(MODEL)
+PLACEMENTS = placement.default_placements(MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_lever_arm_removes_centripetal_and_tangential_terms() -> None:
     kin = SegmentKinematics(t, {"pelvis": rot}, {"pelvis": zeros}, {"pelvis": zeros},
                             {"pelvis": np.column_stack([0 * t, 0 * t, omega_z])},
                             {"pelvis": np.tile([0.0, 0.0, 2.0], (n, 1))})
-    pl = {"pelvis": imu.SensorPlacement("pelvis", np.array([0.12, -0.05, 0.02]), np.eye(3))}
+    pl = {"pelvis": placement.SensorPlacement("pelvis", np.array([0.12, -0.05, 0.02]), np.eye(3))}
     sig = imu.synthesize_imu(kin, pl, imu.ImuErrorModel.ideal(), rate, np.random.default_rng(0)).signals
     cal = {"pelvis": K.Calibration.from_placement(pl["pelvis"])}
     k = K.estimate_kinematics(sig, ("pelvis",), rate, cal, orientation=False)
@@ -279,7 +280,7 @@ def test_gait_sign_rules_recover_axes_without_a_usable_nominal() -> None:
     kin = SegmentKinematics(t, {"shank_l": rot}, {"shank_l": zeros}, {"shank_l": zeros}, {"shank_l": om},
                             {"shank_l": np.gradient(om, 1 / rate, axis=0)})
     mount = Rotation.from_euler("zx", [25, 10], degrees=True).as_matrix()
-    true = imu.SensorPlacement("shank_l", np.zeros(3), mount)
+    true = placement.SensorPlacement("shank_l", np.zeros(3), mount)
     sig = imu.synthesize_imu(kin, {"shank_l": true}, imu.ImuErrorModel.ideal(), rate,
                              np.random.default_rng(0)).signals["shank_l"]
     f, w = sig.specific_force_m_s2, sig.angular_rate_rad_s
@@ -313,7 +314,7 @@ def test_orientation_is_read_lazily_and_matches_batch(walk) -> None:
 
 
 def test_evaluation_pipeline_reports_small_errors_for_ideal_sensors() -> None:
-    from imu_torque_estimator.kinematics.evaluation import evaluate_on_kinematics
+    from imu_torque_estimator.evaluation.kinematics_accuracy import evaluate_on_kinematics
 
     kin = imu.oscillating_segments_kinematics(8.0, 100.0, seed=1, stand_s=0.0 + 2.0)
     res = evaluate_on_kinematics(kin, PLACEMENTS, imu.ImuErrorModel.ideal(), 100.0, np.random.default_rng(0),

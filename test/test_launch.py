@@ -20,7 +20,8 @@ from imu_torque_estimator.body import JOINTS  # noqa: E402
 from imu_torque_estimator.launch_builder import CONFIG_FILES, resolve_configuration  # noqa: E402
 from imu_torque_estimator.nodes import common  # noqa: E402
 from imu_torque_estimator.paths import default_model_dir  # noqa: E402
-from imu_torque_estimator.sources import SourceConfig, simulate_recording  # noqa: E402
+from imu_torque_estimator.pipeline.sources import SourceConfig  # noqa: E402
+from imu_torque_estimator.sim.recording import simulate_recording  # noqa: E402
 
 MASS = 75.0
 LAUNCH = {"3imu": "three_imu.launch.py", "7imu": "seven_imu.launch.py"}

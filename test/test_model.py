@@ -327,7 +327,7 @@ def _fake_trial(subject: int, cond: int, n: int = 500):
     (not gait physics: this exercises the data plumbing and CLI, not biomechanics)."""
     from scipy.signal import lfilter
 
-    from imu_torque_estimator.sim.imu import default_placements
+    from imu_torque_estimator.kinematics.placement import default_placements
     from imu_torque_estimator.sim.trial import SimTrial
 
     placements = default_placements(body.lower_body_model(70.0, 1.75, "male"))
@@ -363,7 +363,7 @@ def fake_dataset(tmp_path_factory):
 
 def test_load_sequences_uses_the_kinematics_features_and_caches_them(fake_dataset):
     from imu_torque_estimator import kinematics as kin
-    from imu_torque_estimator.model.dataset import load_sequences
+    from imu_torque_estimator.sim.sequences import load_sequences
 
     seqs = load_sequences(fake_dataset, ("3imu", "7imu"), workers=1, progress=False)
     assert len(seqs["3imu"]) == len(seqs["7imu"]) == 10
@@ -381,7 +381,7 @@ def test_load_sequences_uses_the_kinematics_features_and_caches_them(fake_datase
 
 
 def test_load_sequences_bad_inputs(tmp_path):
-    from imu_torque_estimator.model.dataset import load_sequences
+    from imu_torque_estimator.sim.sequences import load_sequences
 
     with pytest.raises(ValueError, match="dataset folder not found"):
         load_sequences(tmp_path / "nope", progress=False)

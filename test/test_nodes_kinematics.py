@@ -27,8 +27,9 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from imu_torque_estimator.body import GRAVITY_M_S2, JOINTS, SENSOR_SETS  # noqa: E402
 from imu_torque_estimator.nodes import common  # noqa: E402
-from imu_torque_estimator.sources import SourceConfig, simulate_recording  # noqa: E402
-from imu_torque_estimator.streams import StreamAligner, StreamConfig  # noqa: E402
+from imu_torque_estimator.pipeline.alignment import StreamAligner, StreamConfig  # noqa: E402
+from imu_torque_estimator.pipeline.sources import SourceConfig  # noqa: E402
+from imu_torque_estimator.sim.recording import simulate_recording  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # valid ROS 2 strings: UTF-8 encodable (no surrogates), no NUL
@@ -70,10 +71,10 @@ def sim_cache(tmp_path_factory):
 
 
 def _batch_reference(rec, segments, start_ns: int, calibration) -> tuple[np.ndarray, dict[int, int], int]:
-    """Offline twin of the node: the same stamps through streams.StreamAligner (one recording
+    """Offline twin of the node: the same stamps through alignment.StreamAligner (one recording
     cycle), then the batch kinematics API. Returns features (N, 6S), stamp -> row, loop length."""
     from imu_torque_estimator.kinematics import estimate_features
-    from imu_torque_estimator.sources import RecordedSource
+    from imu_torque_estimator.pipeline.sources import RecordedSource
 
     srcs = [RecordedSource(s, RATE, rec.signals[s].time_s, rec.signals[s].specific_force_m_s2,
                            rec.signals[s].angular_rate_rad_s, loop=False, start_stamp_ns=start_ns,
@@ -373,7 +374,7 @@ def test_known_calibration_file_skips_still_standing(graph, tmp_path):
     period needed, and the node reports exactly the calibration it loaded."""
     from imu_torque_estimator.body import lower_body_model
     from imu_torque_estimator.kinematics import calibrate, calibrations_from_dict, save_calibrations
-    from imu_torque_estimator.sim.imu import default_placements
+    from imu_torque_estimator.kinematics.placement import default_placements
 
     segs = SENSOR_SETS["3imu"]
     placements = default_placements(lower_body_model(80.0, 1.8, "male"))

@@ -1,4 +1,5 @@
-"""Tests of sources.py: pacing/stamping of recorded sources, sim/replay/xsens adapters, registry."""
+"""Tests of pipeline/sources/ and sim/recording.py: pacing/stamping of recorded sources,
+sim/replay/xsens adapters, registry."""
 
 from __future__ import annotations
 
@@ -9,19 +10,20 @@ import pytest
 
 from imu_torque_estimator.body import JOINTS, SEGMENTS
 from imu_torque_estimator.data.imu_csv import write_imu_csv
+from imu_torque_estimator.kinematics.placement import default_placements
 from imu_torque_estimator.motion import ImuSignals
-from imu_torque_estimator.sim import imu as sim_imu
-from imu_torque_estimator.sources import (
+from imu_torque_estimator.pipeline.sources import (
     RecordedSource,
-    ReplaySource,
-    SimRecording,
-    SimSource,
     SourceConfig,
-    XsensSource,
     create_source,
     register_source,
     source_names,
 )
+from imu_torque_estimator.pipeline.sources.replay import ReplaySource
+from imu_torque_estimator.pipeline.sources.sim import SimSource
+from imu_torque_estimator.pipeline.sources.xsens import XsensSource
+from imu_torque_estimator.sim import imu as sim_imu
+from imu_torque_estimator.sim.recording import SimRecording
 
 S = 1_000_000_000
 RATE = 100.0
@@ -100,7 +102,7 @@ def recording() -> SimRecording:
     rate = 100.0
     kin = sim_imu.oscillating_segments_kinematics(4.0, rate, seed=3)
     model = __import__("imu_torque_estimator.body", fromlist=["x"]).lower_body_model(70.0, 1.7, "male")
-    synth = sim_imu.synthesize_imu(kin, sim_imu.default_placements(model), sim_imu.ImuErrorModel.mti3(), rate,
+    synth = sim_imu.synthesize_imu(kin, default_placements(model), sim_imu.ImuErrorModel.mti3(), rate,
                                    np.random.default_rng(0))
     moments = np.column_stack([np.sin(kin.time_s + j) for j in range(6)])
     return SimRecording(synth.signals, kin.time_s, moments, 70.0)
@@ -230,7 +232,7 @@ def test_simulate_recording_standing_prefix_and_cache(tmp_path):
     """H4's simulate_trial + the standing prefix: still, gravity-only start with unknown truth, then
     gait with finite truth; the cache returns identical arrays and is keyed by the parameters."""
     pytest.importorskip("imu_torque_estimator.sim.trial")
-    from imu_torque_estimator.sources import simulate_recording
+    from imu_torque_estimator.sim.recording import simulate_recording
 
     cfg = SourceConfig("pelvis", RATE, n_strides=2, standing_s=1.5, seed=11, cache_dir=str(tmp_path))
     rec = simulate_recording(cfg, tmp_path)
@@ -251,7 +253,7 @@ def test_simulate_recording_standing_prefix_and_cache(tmp_path):
         np.testing.assert_array_equal(a.specific_force_m_s2, b.specific_force_m_s2)
         np.testing.assert_array_equal(again.signals[s].time_s, rec.signals[s].time_s)
     np.testing.assert_array_equal(again.moments_nm_per_kg, rec.moments_nm_per_kg)
-    from imu_torque_estimator.sources import _sim_cache_key
+    from imu_torque_estimator.sim.recording import sim_cache_key as _sim_cache_key
 
     other = SourceConfig("pelvis", RATE, n_strides=2, standing_s=1.5, seed=12)
     assert _sim_cache_key(other) != _sim_cache_key(cfg)

@@ -1,4 +1,5 @@
-"""Unit tests of streams.py: validity checks, grid alignment, staleness, calibration state machine."""
+"""Unit tests of pipeline/alignment.py and pipeline/calibration.py: validity checks, grid alignment,
+staleness, calibration state machine."""
 
 from __future__ import annotations
 
@@ -10,17 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imu_torque_estimator.body import GRAVITY_M_S2
-from imu_torque_estimator.streams import (
+from imu_torque_estimator.pipeline.alignment import (
     BACKWARD_JUMP,
     DUPLICATE,
     NAN_INF,
     OUT_OF_ORDER,
     SATURATED,
-    CalibrationState,
-    StillCalibration,
     StreamAligner,
     StreamConfig,
 )
+from imu_torque_estimator.pipeline.calibration import CalibrationState, StillCalibration
 
 SEGS = ("pelvis", "shank_l", "shank_r")
 P = 5_000_000  # 200 Hz period in ns

@@ -189,10 +189,11 @@ class _TorqueCounter:
 
 def _presimulate(sensor_set: str, params: Path, model: Path) -> None:
     """Simulate the recording the sim drivers will play, with their exact parameters, into the shared
-    cache (sources.simulate_recording), so the nodes start in seconds and the trial starts on time."""
+    cache (sim.recording.simulate_recording), so the nodes start in seconds and the trial starts on time."""
     from ..launch_builder import CONFIG_FILES, driver_node_name, resolve_configuration
     from ..paths import share_dir
-    from ..sources import SourceConfig, simulate_recording
+    from ..pipeline.sources import SourceConfig
+    from ..sim.recording import simulate_recording
 
     args = {"params_file": str(params), "model": str(model),
             "defaults_file": str(share_dir() / "config" / CONFIG_FILES[sensor_set])}
@@ -209,8 +210,9 @@ def _score(bag: Path, out: Path, mass_kg: float, console, table_cls) -> int:
     import numpy as np
 
     from ..data import bags
-    from ..offline import OfflineResult, attach_truth
-    from .bag import plot_result, write_result_csv
+    from ..data.bag_tools import write_result_csv
+    from ..evaluation.plots import plot_result
+    from ..pipeline.offline import OfflineResult, attach_truth
 
     data = bags.read_bag(bag, require_imu=False)
     if data.torques is None or len(data.torques) == 0:

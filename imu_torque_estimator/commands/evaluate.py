@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import kinematics as kin
     from ..model.bundle import load_bundle
-    from ..model.dataset import load_sequences
     from ..model.metrics import format_table
     from ..model.workflow import evaluate_sequences
+    from ..sim.sequences import load_sequences
     from .train import dataset_rate_hz
 
     bundle = load_bundle(args.model, expect_feature_spec=kin.FEATURE_SPEC_ID)

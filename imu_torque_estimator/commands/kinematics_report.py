@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------- accuracy
 def accuracy_study(n_subjects: int, n_strides: int, seed: int) -> dict:
     from ..body import SEGMENTS
-    from ..kinematics.evaluation import evaluate_on_kinematics
+    from ..evaluation.kinematics_accuracy import evaluate_on_kinematics
+    from ..kinematics.placement import default_placements
     from ..sim import imu
     from ..sim.subjects import sample_subjects
     from ..sim.trial import simulate_trial
@@ -91,7 +92,7 @@ def accuracy_study(n_subjects: int, n_strides: int, seed: int) -> dict:
                                   seed=seed * 1000 + i).kinematics for c in conditions}
         for c in conditions:
             for name, (errs, mode) in settings.items():
-                res = evaluate_on_kinematics(kins[c], imu.default_placements(sub.model()), errs, 100.0,
+                res = evaluate_on_kinematics(kins[c], default_placements(sub.model()), errs, 100.0,
                                              np.random.default_rng(seed * 1000 + 17 * i),
                                              calibration=mode, functional_kin=kins["walk_1.2"])
                 rows.append({"subject": sub.subject_id, "condition": c, "setting": name, "segments": res})
@@ -157,7 +158,7 @@ def _real_recording(xsens_dir: Path) -> dict:
     from ..body import SEGMENTS, lower_body_model
     from ..data.xsens_text import read_xsens_trial
     from ..kinematics import calibrate, find_still_window
-    from ..sim.imu import default_placements
+    from ..kinematics.placement import default_placements
 
     sig = read_xsens_trial(xsens_dir)
     segs = tuple(s for s in SEGMENTS if s in sig)
@@ -198,10 +199,11 @@ def _real_recording(xsens_dir: Path) -> dict:
 
 def realism_study(xsens_dir: Path, n_subjects: int, seed: int) -> dict:
     from ..body import SEGMENTS, SENSOR_SETS
+    from ..evaluation.kinematics_accuracy import detect_strides, signal_summary
     from ..kinematics import Calibration, estimate_features, feature_names
-    from ..kinematics.evaluation import detect_strides, signal_summary
+    from ..kinematics.placement import default_placements
     from ..sim.gait import load_patterns
-    from ..sim.imu import ImuErrorModel, default_placements, synthesize_imu
+    from ..sim.imu import ImuErrorModel, synthesize_imu
     from ..sim.subjects import Condition, sample_subjects
     from ..sim.trial import simulate_trial
 
@@ -353,7 +355,7 @@ def _plot_features(real: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..kinematics.evaluation import stride_ensemble
+    from ..evaluation.kinematics_accuracy import stride_ensemble
 
     names = real["feature_names"]
     show = ("pelvis", "thigh_r", "shank_r", "foot_r")

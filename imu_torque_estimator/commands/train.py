@@ -67,9 +67,9 @@ def dataset_rate_hz(seqs) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from .. import kinematics as kin
-    from ..model.dataset import load_sequences
     from ..model.metrics import format_table
     from ..model.workflow import train_and_export
+    from ..sim.sequences import load_sequences
 
     if not args.data.is_dir():
         raise FileNotFoundError(f"dataset directory {args.data} does not exist (imu-torque build-dataset)")

@@ -107,7 +107,7 @@ def model_card(bundle, summary: dict) -> str:
         "- Trained on synthesised gait only (treadmill-like steady walking/running, the conditions above); "
         "accuracy on real motion is evaluated separately (held-out real trials) and is expected to be lower.",
         "- Sagittal moments only; needs the segment_kinematics node's static calibration (still standing) "
-        "and the sensor placements of sim/imu.py default_placements.",
+        "and the sensor placements of kinematics/placement.py default_placements.",
         "- The first ~0.5 s after a reset are warm-up (not published by the node).", ""])
 
 

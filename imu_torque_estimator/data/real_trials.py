@@ -25,14 +25,14 @@ Quality: IK marker RMS/max (m) where IK ran; whole-body residual force/moment on
 upper body is lumped on the pelvis) RMS and peak, also as % of body weight (and of BW x height or
 BW x 1 m where the height is unknown).
 
-Built trials are cached as .npz (one per trial) in `cache_dir` (default: $IMU_TORQUE_CACHE or
-~/.cache/imu_torque_estimator/real_trials); `CACHE_VERSION` invalidates old files.
+Built trials are cached as .npz (one per trial) in `cache_dir` (default: paths.cache_dir, i.e.
+$IMU_TORQUE_CACHE/real_trials or ~/.cache/imu_torque_estimator/real_trials); `CACHE_VERSION`
+invalidates old files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,9 +141,10 @@ def list_real_trials() -> list[str]:
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("IMU_TORQUE_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "imu_torque_estimator"
-    return base / "real_trials"
+    """paths.cache_dir("real_trials") (the package's one cache convention)."""
+    from ..paths import cache_dir
+
+    return cache_dir("real_trials")
 
 
 def _spec(name: str) -> TrialSpec:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-NS_PER_S = 1_000_000_000
+from ..units import NS_PER_S
 
 
 class SampleClock:

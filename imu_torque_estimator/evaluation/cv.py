@@ -29,9 +29,9 @@ def _fold_job(args: tuple) -> dict:
     dataset_dir, sensor_set, test_subjects, budget_s, seed, fold = args
     from .. import kinematics as K
     from ..model.bundle import save_bundle
-    from ..model.dataset import load_sequences
     from ..model.train import TrainConfig, train
     from ..model.workflow import evaluate_sequences, mean_rmse
+    from ..sim.sequences import load_sequences
 
     seqs = load_sequences(dataset_dir, (sensor_set,), "static", workers=1, progress=False)[sensor_set]
     test = [s for s in seqs if s.subject in set(test_subjects)]

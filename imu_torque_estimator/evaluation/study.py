@@ -162,7 +162,8 @@ def real_trial_case(trial, bundles: dict[str, Bundle], rate_hz: float = 100.0, s
                     sex: str = "male") -> CaseResult:
     """All methods on one real EvalTrial (see module docstring). `sex` is used for the de Leva
     inertials and nominal IMU placements (the trials do not record it)."""
-    from ..sim.imu import ImuErrorModel, default_placements, synthesize_imu, with_standing_prefix
+    from ..kinematics.placement import default_placements
+    from ..sim.imu import ImuErrorModel, synthesize_imu, with_standing_prefix
 
     tr = resample_trial(trial, rate_hz)
     kin = tr.kinematics
@@ -289,8 +290,8 @@ def ankle_to_hip(cases: list[CaseResult]) -> dict[str, dict[str, float]]:
 
 def per_condition(bundles: dict[str, Bundle], dataset_dir: str | Path, workers: int = 2) -> dict:
     """Both models per condition on the test subjects of the dataset (model.workflow.evaluate_sequences)."""
-    from ..model.dataset import load_sequences
     from ..model.workflow import evaluate_sequences
+    from ..sim.sequences import load_sequences
 
     out = {}
     calib = {b.training.get("calibration") or "static" for b in bundles.values()}

@@ -1,7 +1,7 @@
 """Sensor-to-segment calibration (ROS-free).
 
 Three sources, combined per segment by `calibrate`:
-1. known mounting from config (`Calibration.from_placement`, e.g. `sim.imu.default_placements`): the
+1. known mounting from config (`Calibration.from_placement`, e.g. `placement.default_placements`): the
    nominal sensor_to_segment rotation and lever arm;
 2. static standing pose: every segment frame is aligned with ground in neutral standing (body.py), so
    the mean specific force direction in the sensor frame IS the segment's z axis (exact inclination);
@@ -310,9 +310,10 @@ StaticCalibrator = Callable[[np.ndarray, np.ndarray], dict[str, Calibration]]
 
 
 def static_calibrator(nominal: dict[str, object], segments: tuple[str, ...]) -> StaticCalibrator:
-    """Adapter for stream-level state machines (e.g. streams.py): returns f(accel (N,S,3), gyro (N,S,3))
-    -> {segment: Calibration} using the static standing window only (z axis + gyro bias; heading and
-    lever arm from `nominal`). Raises CalibrationError (a ValueError) when the window is not standing."""
+    """Adapter for stream-level state machines (e.g. pipeline/calibration.py): returns
+    f(accel (N,S,3), gyro (N,S,3)) -> {segment: Calibration} using the static standing window only (z axis
+    + gyro bias; heading and lever arm from `nominal`). Raises CalibrationError (a ValueError) when the
+    window is not standing."""
     missing = [s for s in segments if s not in nominal]
     if missing:
         raise ValueError(f"no nominal mounting for segment(s) {missing}")

@@ -307,7 +307,7 @@ class KinematicsEstimator:
              magnetic_field: np.ndarray | None = None) -> np.ndarray:
         """One synchronised sample: specific force (S,3) m/s^2 and angular rate (S,3) rad/s, sensor
         frames, sensor-set order. Returns the feature buffer (6 S,). Inputs are not validated here
-        (hot path): the caller drops NaN/inf or saturated samples first (see streams.py).
+        (hot path): the caller drops NaN/inf or saturated samples first (see pipeline/alignment.py).
         `magnetic_field` (S,3), any unit: 9-D orientation (heading from the magnetometer) for this and
         later reads of `orientation_wxyz`; features do not depend on it in the "segment" frame."""
         self._vf[...] = specific_force_m_s2

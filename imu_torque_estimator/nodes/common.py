@@ -35,7 +35,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Imu
 
-NS_PER_S = 1_000_000_000
+from ..units import NS_PER_S
 
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN

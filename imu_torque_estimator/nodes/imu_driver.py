@@ -7,7 +7,7 @@ Topics (relative, so the node namespace applies):
 - `joint_torques_truth` sensor_msgs/JointState (effort in Nm, body.JOINTS order): ground truth, from
   the pelvis driver of the `sim` source only (`truth_topic`, empty to disable).
 - `/diagnostics`.
-Paced by a wall-clock timer at `rate_hz`; stamps follow sources.RecordedSource's rule (recording
+Paced by a wall-clock timer at `rate_hz`; stamps follow pipeline.sources.RecordedSource's rule (recording
 time + a common anchor, so the drivers of a sensor set agree sample for sample).
 """
 
@@ -19,7 +19,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 
 from ..body import JOINTS, SEGMENTS
-from ..sources import SourceConfig, create_source, source_names
+from ..pipeline.sources import SourceConfig, create_source, source_names
+from ..units import NS_PER_S
 from . import common
 from .common import ConfigError, ParamSpec
 
@@ -70,7 +71,7 @@ class ImuDriverNode(Node):
             cache_dir=None if not p["cache_dir"] else ("" if p["cache_dir"] == "none" else p["cache_dir"]),
             subject_mass_kg=p["subject_mass_kg"], subject_height_m=p["subject_height_m"],
             subject_sex=p["subject_sex"], file=p["file"], port=p["port"], baudrate=p["baudrate"],
-            loop=p["loop"], start_stamp_ns=int(round(p["start_stamp_s"] * common.NS_PER_S)))
+            loop=p["loop"], start_stamp_ns=int(round(p["start_stamp_s"] * NS_PER_S)))
         try:
             self.source = create_source(p["source"], cfg)
         except (ValueError, FileNotFoundError) as exc:
@@ -121,7 +122,7 @@ class ImuDriverNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = self._now_ns()
-        dt = max((now - self._last_diag_ns) / common.NS_PER_S, 1e-9)
+        dt = max((now - self._last_diag_ns) / NS_PER_S, 1e-9)
         rate = (self._published - self._published_at_last_diag) / dt
         self._last_diag_ns, self._published_at_last_diag = now, self._published
         values: dict[str, Any] = {"topic": self._topic, "rate_hz": rate, "published": self._published,

@@ -1,8 +1,8 @@
 """segment_kinematics node: IMU streams of a sensor set -> per-segment CoM kinematics.
 
 Subscribes (SensorDataQoS) to `<segment>/imu/data_raw` for every segment of `sensor_set`; aligns the
-streams onto a common grid at `rate_hz` and rejects bad samples (streams.StreamAligner); calibrates
-(streams.StillCalibration: waiting_for_still -> calibrating -> calibrated, from a still standing
+streams onto a common grid at `rate_hz` and rejects bad samples (pipeline.alignment); calibrates
+(pipeline.calibration.StillCalibration: waiting_for_still -> calibrating -> calibrated, from a still standing
 period followed by `functional_s` of walking, with kinematics.calibrate and the nominal mountings of
 the subject's body model; or a calibration file); then steps kinematics.KinematicsEstimator once
 per grid sample and publishes
@@ -28,8 +28,9 @@ from sensor_msgs.msg import Imu
 from std_srvs.srv import Trigger
 
 from ..body import SENSOR_SETS
-from ..frontend import build_frontend
-from ..streams import CalibrationState
+from ..pipeline.calibration import CalibrationState
+from ..pipeline.segment_kinematics import build_frontend
+from ..units import NS_PER_S
 from . import common
 from .common import ConfigError, ParamSpec
 
@@ -85,8 +86,8 @@ class SegmentKinematicsNode(Node):
         self.segments = SENSOR_SETS[self.sensor_set]
         self.rate_hz = float(p["rate_hz"])
         self.frame = p["feature_frame"]
-        self._startup_timeout_ns = int(p["startup_timeout_s"] * common.NS_PER_S)
-        try:  # the same front end as offline evaluation (frontend.build_frontend)
+        self._startup_timeout_ns = int(p["startup_timeout_s"] * NS_PER_S)
+        try:  # the same front end as offline evaluation (pipeline.segment_kinematics)
             self.frontend = build_frontend(self.sensor_set, self.rate_hz, p)
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
@@ -150,7 +151,7 @@ class SegmentKinematicsNode(Node):
     # --------------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         now = self._now_ns()
-        dt = max((now - self._last_diag_ns) / common.NS_PER_S, 1e-9)
+        dt = max((now - self._last_diag_ns) / NS_PER_S, 1e-9)
         published = self.frontend.features_out
         rate = (published - self._published_at_last_diag) / dt
         self._last_diag_ns, self._published_at_last_diag = now, published

@@ -2,7 +2,7 @@
 
 Subscribes (SensorDataQoS) to `<segment>/kinematics` for every segment of the model bundle's sensor
 set, joins them by exact stamp and steps the streaming engine once per complete sample
-(estimator.TorqueEstimatorCore: invalid samples, gaps and warm-up). Publishes `joint_torques`
+(pipeline.torque_estimator.TorqueEstimatorCore: invalid samples, gaps and warm-up). Publishes `joint_torques`
 (sensor_msgs/JointState: name = body.JOINTS, effort in N m = Nm/kg x body_mass_kg, stamp = the input
 sample's stamp, position/velocity empty) and `/diagnostics` (warm-up state, model id, per-sample
 latency stamp -> publish, processing time, rejected samples by reason).
@@ -18,8 +18,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 
 from ..body import SENSOR_SETS
-from ..estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
 from ..paths import default_model_dir
+from ..pipeline.torque_estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
+from ..units import NS_PER_S
 from . import common
 from .common import ConfigError, ParamSpec
 
@@ -118,7 +119,7 @@ class TorqueEstimatorNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self.get_clock().now().nanoseconds
         st = self.core.status
-        dt = max((now - self._last_diag_ns) / common.NS_PER_S, 1e-9)
+        dt = max((now - self._last_diag_ns) / NS_PER_S, 1e-9)
         rate = (st.published - self._published_at_last) / dt
         self._last_diag_ns, self._published_at_last = now, st.published
         values: dict[str, Any] = {"model_id": self.model_id, "published": st.published, "rate_hz": rate,

@@ -28,7 +28,7 @@ Steps (`simulate_trial`):
    CoM, exact inertial moment via chain.pelvis_composite); its pelvis residual is the whole-body
    Newton-Euler residual reported in `diagnostics`. Joint moments do not depend on it (bottom-up).
 7. IMU synthesis (sim/imu.py) at the trial rate from the 7-segment kinematics (pelvis CoM = pelvis
-   segment only, as sim/imu.default_placements expects).
+   segment only, as kinematics.placement.default_placements expects).
 """
 
 from __future__ import annotations
@@ -389,7 +389,8 @@ def _simulate(
     trunk_passes: int,
 ) -> SimTrial:
     from ..dynamics import SegmentInertials, inverse_dynamics, sagittal_moments
-    from .imu import default_placements, synthesize_imu
+    from ..kinematics.placement import default_placements
+    from .imu import synthesize_imu
 
     condition = Condition.parse(condition)
     _check_args(n_strides, rate_hz)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..body import SEGMENTS
+from ..kinematics.calibration import calibrate, find_still_window
+from ..kinematics.features import estimate_kinematics, features_from_truth
 from ..motion import SegmentKinematics
-from .calibration import calibrate, find_still_window
-from .features import estimate_kinematics, features_from_truth
 
 
 def _rmse3(err: np.ndarray) -> float:
@@ -51,7 +51,7 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
     w = np.stack([syn.signals[s].angular_rate_rad_s for s in segs])
     if calibration == "true":
         # true mounting and lever arm; gyro bias still from the standing window as in the product
-        from .calibration import Calibration
+        from ..kinematics.calibration import Calibration
 
         win = find_still_window(f, w, rate_hz)
         cal = {s: Calibration(s, actual[s].sensor_to_segment, actual[s].position_m,
@@ -105,7 +105,7 @@ def evaluate_on_kinematics(kin: SegmentKinematics, nominal_placements: dict, err
             "omega_rms_rad_s": float(np.sqrt((tr_om**2).sum(1).mean())),
         }
     # heading-frame features (both sides through the same definition)
-    from .features import _features_from
+    from ..kinematics.features import _features_from
 
     t_feat = features_from_truth(sub, "7imu", frame="heading") if len(segs) == 7 else None
     if t_feat is not None:

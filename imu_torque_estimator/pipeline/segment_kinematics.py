@@ -1,8 +1,8 @@
-"""IMU samples -> segment-kinematics features, one sample at a time (ROS-free).
+"""Kinematics stage: IMU samples -> segment-kinematics features, one sample at a time (ROS-free).
 
 The per-sample logic of the `segment_kinematics` node and of offline bag evaluation: stream
-alignment and validity (streams.StreamAligner), the calibration state machine
-(streams.StillCalibration), then the streaming kinematics estimator (kinematics.KinematicsEstimator).
+alignment and validity (alignment.StreamAligner), the calibration state machine
+(calibration.StillCalibration), then the streaming kinematics estimator (kinematics.KinematicsEstimator).
 Both call `build_frontend` with the node's parameters, so what is evaluated offline is what runs.
 """
 
@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .body import sensor_set
-from .streams import CalibrationState, StillCalibration, StreamAligner, StreamConfig
+from ..body import sensor_set
+from .alignment import StreamAligner, StreamConfig
+from .calibration import CalibrationState, StillCalibration
 
 
 class FeatureFrontend(Protocol):
@@ -123,9 +124,9 @@ def _no_calibrate(_a: np.ndarray, _g: np.ndarray) -> Any:
 def build_frontend(set_name: str, rate_hz: float, kp: dict[str, Any]) -> ImuFrontend:
     """The kinematics front end from segment_kinematics node parameters `kp` (the node and offline
     evaluation both build theirs here). Raises ValueError / OSError on a bad configuration."""
-    from . import kinematics
-    from .body import lower_body_model
-    from .sim.imu import default_placements
+    from .. import kinematics
+    from ..body import lower_body_model
+    from ..kinematics.placement import default_placements
 
     segments = sensor_set(set_name)
 

@@ -1,11 +1,11 @@
 """Offline pipeline over a bag (ROS-free, deterministic): the same library code as the live nodes.
 
     bag IMU messages, in arrival (log-time) order
-      -> streams.StreamAligner          (validity checks + alignment onto the rate grid)
-      -> streams.StillCalibration       (still-standing calibration, or a known calibration)
+      -> alignment.StreamAligner        (validity checks + alignment onto the rate grid)
+      -> calibration.StillCalibration   (still-standing calibration, or a known calibration)
       -> kinematics.KinematicsEstimator (streaming step: features (F,) = per segment CoM acc, omega)
                                         (these three as in the segment_kinematics node)
-      -> estimator.TorqueEstimatorCore    (exact-stamp join per segment, gap reset, warm-up, limits,
+      -> torque_estimator.TorqueEstimatorCore (exact-stamp join per segment, gap reset, warm-up, limits,
                                            model.engine.StreamingEngine step; as torque_estimator)
       -> torques, stamp of the input sample, Nm/kg and Nm.
 
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .body import sensor_set
-from .data.bags import BagData, BagError, read_bag
-from .estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
-from .frontend import FeatureFrontend, build_frontend
-from .paths import share_dir
+from ..body import sensor_set
+from ..data.bags import BagData, BagError, read_bag
+from ..paths import share_dir
+from .segment_kinematics import FeatureFrontend, build_frontend
+from .torque_estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
 
 
 @dataclass
@@ -119,7 +119,7 @@ def attach_truth(result: OfflineResult, bag: BagData) -> None:
     samples (model.metrics: RMSE Nm/kg, nRMSE %, Pearson r)."""
     if bag.truth is None or len(result.stamp_ns) == 0:
         return
-    from .model.metrics import joint_metrics
+    from ..model.metrics import joint_metrics
 
     names = bag.truth.names
     missing = [j for j in result.joints if j not in names]
@@ -186,7 +186,7 @@ class OfflineConfig:
 def node_parameters(set_name: str, cfg: OfflineConfig,
                     bag: BagData | None = None) -> dict[str, dict[str, Any]]:
     """Effective parameters of `segment_kinematics` and `torque_estimator` for an offline run."""
-    from .launch_builder import CONFIG_FILES, load_params_file, merged_parameters
+    from ..launch_builder import CONFIG_FILES, load_params_file, merged_parameters
 
     defaults = share_dir() / "config" / CONFIG_FILES[set_name]
     layers = [load_params_file(defaults)]
@@ -220,8 +220,8 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
 
     bundle_path None: the torque_estimator `model` parameter, else the shipped bundle of the sensor set
     (`sensor_set_name`, else the bag metadata's `sensor_set`)."""
-    from .model.bundle import load_bundle
-    from .model.engine import StreamingEngine
+    from ..model.bundle import load_bundle
+    from ..model.engine import StreamingEngine
 
     cfg = cfg or OfflineConfig()
     if cfg.source not in ("imu", "kinematics"):
@@ -239,7 +239,7 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
         raise BagError(f"{bag.path}: missing {cfg.source} topics for {missing} of sensor set {set_name}")
     params = node_parameters(str(set_name), cfg, bag)
     kp, ep = params["segment_kinematics"], params["torque_estimator"]
-    from .kinematics import FEATURE_SPEC_IDS
+    from ..kinematics import FEATURE_SPEC_IDS
 
     model = bundle_path or ep.get("model") or share_dir() / "models" / str(set_name)
     bundle = load_bundle(model, expect_sensor_set=str(set_name),
