@@ -57,8 +57,8 @@ def _train_one(job: dict) -> dict:
     """Worker: load cached features for one sensor set, train, export, evaluate."""
     from .. import kinematics as kin
     from ..model.config import TrainConfig
-    from ..model.dataset import load_sequences
     from ..model.workflow import train_and_export
+    from ..sim.sequences import load_sequences
     from .train import dataset_rate_hz
 
     s = job["sensor_set"]
@@ -113,7 +113,7 @@ def model_card(bundle, summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..model.bundle import load_bundle
-    from ..model.dataset import load_sequences
+    from ..sim.sequences import load_sequences
     from .train import train_config
 
     t0 = time.perf_counter()
