@@ -134,8 +134,8 @@ def time_read(path: Path) -> dict:
 
 
 def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, object, str]:
+    from imu_torque_estimator.model.architectures import make_engine
     from imu_torque_estimator.model.bundle import load_bundle
-    from imu_torque_estimator.model.engine import StreamingEngine
     from imu_torque_estimator.pipeline import offline
     from imu_torque_estimator.pipeline.segment_kinematics import build_frontend
 
@@ -143,7 +143,7 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
     params = offline.node_parameters(SET, cfg, data)
     kp, ep = params["segment_kinematics"], params["torque_estimator"]
     bundle = load_bundle(bundle_path)
-    core = offline.build_core(StreamingEngine(bundle), SENSOR_SETS[SET], RATE_HZ, ep["body_mass_kg"],
+    core = offline.build_core(make_engine(bundle), SENSOR_SETS[SET], RATE_HZ, ep["body_mass_kg"],
                               {"max_gap_s": ep["max_gap_s"], "warmup_s": ep["warmup_s"],
                                "output_limit_nm_per_kg": ep["output_limit_nm_per_kg"]})
     fe = build_frontend(SET, RATE_HZ, kp)
@@ -169,8 +169,8 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
 def time_stages(data, bundle_path: Path, n: int) -> dict:
     """Per-sample cost of each stage alone on the first n grid samples."""
     from imu_torque_estimator import kinematics
+    from imu_torque_estimator.model.architectures import make_engine
     from imu_torque_estimator.model.bundle import load_bundle
-    from imu_torque_estimator.model.engine import StreamingEngine
     from imu_torque_estimator.pipeline.alignment import StreamAligner, StreamConfig
     from imu_torque_estimator.pipeline.torque_estimator import EstimatorConfig, TorqueEstimatorCore
 
@@ -200,12 +200,12 @@ def time_stages(data, bundle_path: Path, n: int) -> dict:
     for k in range(len(out)):
         est_no_q.step(a3[k], g3[k])
     t_kin_noq = (_clock() - t0) / len(out)
-    engine = StreamingEngine(load_bundle(bundle_path))
+    engine = make_engine(load_bundle(bundle_path))
     t0 = _clock()
     for k in range(len(out)):
         engine.step(feats[k])
     t_eng = (_clock() - t0) / len(out)
-    core = TorqueEstimatorCore(StreamingEngine(load_bundle(bundle_path)),
+    core = TorqueEstimatorCore(make_engine(load_bundle(bundle_path)),
                                EstimatorConfig(segs, RATE_HZ, 75.0, warmup_s=0.0))
     st = [s.stamp_ns for s in out]
     t0 = _clock()

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from imu_torque_estimator import body  # noqa: E402
+from imu_torque_estimator.model.architectures import make_engine  # noqa: E402
 from imu_torque_estimator.model.bundle import load_bundle, save_bundle  # noqa: E402
-from imu_torque_estimator.model.engine import StreamingEngine  # noqa: E402
 from imu_torque_estimator.model.network import NetworkConfig, TorqueRNN  # noqa: E402
 
 # The shipped architecture (model.train.TrainConfig defaults) and the GRU 2x64 alternative.
@@ -140,7 +140,7 @@ def main() -> int:
                 model = b.to_torch()
                 x = rng.normal(size=(512, b.n_in)) * b.normalisation["in_std"] + b.normalisation["in_mean"]
                 x32 = x.astype(np.float32)
-                eng = StreamingEngine(b)
+                eng = make_engine(b)
                 impls = {"eager_torch": (_torch_step(model), x32, "torch " + torch.__version__),
                          "numpy_engine": (eng.step, x, "this package")}
                 ort_step, ort_note = _ort_step(model, tmp)

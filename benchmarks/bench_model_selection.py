@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from imu_torque_estimator import kinematics as kin  # noqa: E402
+from imu_torque_estimator.model.architectures import make_engine  # noqa: E402
 from imu_torque_estimator.model.bundle import save_bundle  # noqa: E402
-from imu_torque_estimator.model.engine import StreamingEngine  # noqa: E402
 from imu_torque_estimator.model.train import TrainConfig, train  # noqa: E402
 from imu_torque_estimator.model.workflow import evaluate_sequences, mean_rmse, split_three  # noqa: E402
 from imu_torque_estimator.sim.sequences import load_sequences  # noqa: E402
@@ -31,7 +31,7 @@ CANDIDATES = ("lstm:2:64", "gru:2:64", "lstm:1:64", "lstm:1:128")
 
 
 def _step_us(bundle, n: int = 3000) -> float:
-    eng = StreamingEngine(bundle)
+    eng = make_engine(bundle)
     x = np.random.default_rng(0).normal(size=(n, bundle.n_in))
     t = np.empty(n)
     for i in range(n):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from imu_torque_estimator.model.architectures import make_engine
 from imu_torque_estimator.model.bundle import save_bundle
-from imu_torque_estimator.model.engine import StreamingEngine, run_sequence
+from imu_torque_estimator.model.engine import run_sequence
 from imu_torque_estimator.model.network import NetworkConfig, TorqueRNN
 
 
@@ -36,7 +37,7 @@ def test_engine_matches_pytorch_on_a_sequence(tmp_path, cell, layers, n_in):
     x = _features(1500, n_in)
     with torch.no_grad():
         ref = model(torch.tensor(x[None], dtype=torch.float32))[0][0].numpy()
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     stepped = np.array([eng.step(row).copy() for row in x])
     assert np.abs(stepped - ref).max() < 1e-5
     assert np.abs(ref).max() > 0.1  # the comparison is not between two near-zero signals
@@ -49,7 +50,7 @@ def test_float64_engine_matches_a_float64_network_exactly(tmp_path):
     x = _features(500, 18)
     with torch.no_grad():
         ref = model.double()(torch.tensor(x[None]))[0][0].numpy()
-    eng = StreamingEngine(b, dtype=np.float64)
+    eng = make_engine(b, dtype=np.float64)
     stepped = np.array([eng.step(r).copy() for r in x])
     assert np.abs(stepped - ref).max() < 1e-12  # same equations; only the summation order differs
 
@@ -57,7 +58,7 @@ def test_float64_engine_matches_a_float64_network_exactly(tmp_path):
 def test_reset_restarts_from_zero_state(tmp_path):
     _, b = _bundle(tmp_path, "gru")
     x = _features(300, 18)
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     first = np.array([eng.step(r).copy() for r in x])
     eng.reset()
     again = np.array([eng.step(r).copy() for r in x])
@@ -72,9 +73,9 @@ def test_reset_restarts_from_zero_state(tmp_path):
 def test_non_finite_features_raise_and_leave_state_intact(tmp_path, bad, cell):
     _, b = _bundle(tmp_path, cell)
     x = _features(200, 18)
-    clean = StreamingEngine(b)
+    clean = make_engine(b)
     ref = np.array([clean.step(r).copy() for r in x])
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     out = []
     for i, r in enumerate(x):
         if i == 100:
@@ -88,7 +89,7 @@ def test_non_finite_features_raise_and_leave_state_intact(tmp_path, bad, cell):
 
 def test_wrong_feature_shape_is_rejected(tmp_path):
     _, b = _bundle(tmp_path, "gru")
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     with pytest.raises(ValueError, match=r"shape \(18,\)"):
         eng.step(np.zeros(17))
     with pytest.raises(ValueError, match=r"shape \(18,\)"):
@@ -105,7 +106,7 @@ def test_run_sequence_skips_non_finite_rows_like_the_node(tmp_path):
     out = run_sequence(b, bad)
     assert np.isnan(out[50]).all() and np.isfinite(np.delete(out, 50, axis=0)).all()
     # skipping row 50 == stepping all rows except 50
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     ref = np.array([eng.step(r).copy() for r in np.delete(x, 50, axis=0)])
     np.testing.assert_array_equal(np.delete(out, 50, axis=0), ref)
 
@@ -114,7 +115,7 @@ def test_step_allocates_no_arrays_per_call(tmp_path):
     import tracemalloc
 
     _, b = _bundle(tmp_path, "gru", hidden=64)
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     x = _features(50, 18)
     for r in x:  # warm up any lazy caches
         eng.step(r)

@@ -460,7 +460,7 @@ def test_shipped_models_match_the_running_contract(sensor_set):
     """The shipped bundles load against the current feature spec, are small, carry held-out metrics,
     and the engine reproduces the PyTorch network on realistic feature values."""
     from imu_torque_estimator import kinematics as kin
-    from imu_torque_estimator.model.engine import StreamingEngine
+    from imu_torque_estimator.model.architectures import make_engine
 
     path = SHIPPED / sensor_set
     if not (path / "config.json").is_file():
@@ -474,7 +474,7 @@ def test_shipped_models_match_the_running_contract(sensor_set):
     assert not set(b.training["test_subjects"]) & set(b.training["data"]["subjects"])
     rng = np.random.default_rng(0)
     x = b.normalisation["in_mean"] + b.normalisation["in_std"] * rng.normal(size=(300, b.n_in))
-    eng = StreamingEngine(b)
+    eng = make_engine(b)
     stepped = np.array([eng.step(r).copy() for r in x])
     with torch.no_grad():
         ref = b.to_torch()(torch.tensor(x[None], dtype=torch.float32))[0][0].numpy()

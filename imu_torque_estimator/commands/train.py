@@ -12,10 +12,11 @@ HELP = "train an RNN torque model for one sensor set on a dataset and export the
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """Hyper-parameters shared with `train-defaults` (defaults = model.train.TrainConfig)."""
+    from ..model.architectures import architecture_kinds
     from ..model.config import TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--cell", choices=("gru", "lstm"), default=d.cell,
+    parser.add_argument("--cell", choices=architecture_kinds(), default=d.cell,
                         help=f"recurrent cell ({d.cell}: chosen by measurement, see model/train.py)")
     parser.add_argument("--hidden", type=int, default=d.hidden, help=f"hidden units per layer ({d.hidden})")
     parser.add_argument("--layers", type=int, default=d.layers, help=f"recurrent layers ({d.layers})")

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import body
 from ..atomic import write_bytes_atomic
+from .architectures import UnknownArchitectureError, architecture
 from .config import NetworkConfig
 
 FORMAT = "imu_torque_estimator.bundle/1"
@@ -128,17 +129,6 @@ def update_bundle_metrics(path: str | Path, metrics: dict, training: dict | None
     return load_bundle(b.path)
 
 
-def _expected_shapes(net: NetworkConfig) -> dict[str, tuple[int, ...]]:
-    g = 3 if net.cell == "gru" else 4
-    shapes = {"head.weight": (net.n_out, net.hidden), "head.bias": (net.n_out,)}
-    for k in range(net.layers):
-        n_in = net.n_in if k == 0 else net.hidden
-        gh = g * net.hidden
-        shapes |= {f"rnn.weight_ih_l{k}": (gh, n_in), f"rnn.weight_hh_l{k}": (gh, net.hidden),
-                   f"rnn.bias_ih_l{k}": (gh,), f"rnn.bias_hh_l{k}": (gh,)}
-    return shapes
-
-
 def load_bundle(path: str | Path, expect_sensor_set: str | None = None, expect_rate_hz: float | None = None,
                 expect_feature_spec: str | None = None) -> Bundle:
     """Load and validate a bundle directory; raise BundleError with one clear message on any problem."""
@@ -157,6 +147,12 @@ def load_bundle(path: str | Path, expect_sensor_set: str | None = None, expect_r
         raise BundleError(f"model bundle {p}: unsupported format {got!r} (expected {FORMAT!r})")
     try:
         net = NetworkConfig(**cfg["network"])
+    except UnknownArchitectureError as exc:
+        raise BundleError(f"model bundle {p}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"model bundle {p}: {CONFIG_FILE} is missing or has an invalid field "
+                          f"({exc!r})") from None
+    try:
         sensor_set = str(cfg["sensor_set"])
         rate_hz = float(cfg["rate_hz"])
         spec = str(cfg["feature_spec_id"])
@@ -196,7 +192,7 @@ def load_bundle(path: str | Path, expect_sensor_set: str | None = None, expect_r
             weights = {k: z[k].astype(np.float32) for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise BundleError(f"model bundle {p}: cannot read weights file {wfile} ({exc})") from None
-    expected = _expected_shapes(net)
+    expected = architecture(net.cell).weight_shapes(net)
     bad = {k: (weights[k].shape if k in weights else None) for k, s in expected.items()
            if k not in weights or weights[k].shape != s}
     if bad or set(weights) != set(expected):

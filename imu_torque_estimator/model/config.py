@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-CELLS = ("gru", "lstm")
-
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -16,11 +14,12 @@ class NetworkConfig:
     n_out: int = 6
     hidden: int = 64
     layers: int = 2
-    cell: str = "gru"
+    cell: str = "gru"  # the network kind: a key of architectures.ARCHITECTURES
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+        from .architectures import architecture
+
+        architecture(self.cell)  # UnknownArchitectureError naming the registered kinds
         for name in ("n_in", "n_out", "hidden", "layers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

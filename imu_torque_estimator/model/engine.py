@@ -32,8 +32,13 @@ from .bundle import Bundle
 class StreamingEngine:
     """Step a bundle's RNN one sample at a time. `step` returns a buffer overwritten by the next call.
 
-    `dtype`: arithmetic precision of the buffers and folded weights (np.float32 or np.float64).
+    The state-vector layout, normalisation folding, head and input checks are shared; each cell type
+    (architectures.py registry) subclasses it with its stacked gate matrix and its update equations.
+    Build one with `architectures.make_engine(bundle)`. `dtype`: arithmetic precision of the buffers
+    and folded weights (np.float32 or np.float64).
     """
+
+    HAS_CELL_STATE = False  # LSTM: a second state vector c per layer
 
     def __init__(self, bundle: Bundle, dtype: type = np.float32) -> None:
         net = bundle.network
@@ -41,7 +46,6 @@ class StreamingEngine:
         self.n_in, self.n_out, self.hidden, self.layers = net.n_in, net.n_out, net.hidden, net.layers
         self.cell = net.cell
         h, f = net.hidden, net.n_in
-        g = 3 if self.cell == "gru" else 4
         w = {k: v.astype(np.float64) for k, v in bundle.weights.items()}
         nrm = bundle.normalisation
 
@@ -52,7 +56,7 @@ class StreamingEngine:
         self._h = [self._v[s:s + h] for s in h_start]
         self._ones = [0] + [s + h for s in h_start]  # indices of the constant-1 entries
         self._v[self._ones] = 1.0
-        self._c = [np.zeros(h, dtype) for _ in range(net.layers)] if self.cell == "lstm" else []
+        self._c = [np.zeros(h, dtype) for _ in range(net.layers)] if self.HAS_CELL_STATE else []
 
         self._w, self._in, self._gates = [], [], []
         for k in range(net.layers):
@@ -62,19 +66,7 @@ class StreamingEngine:
                 w_ih = w_ih / nrm["in_std"]
                 b_ih = b_ih - w_ih @ nrm["in_mean"]
             n_prev = w_ih.shape[1]
-            if self.cell == "gru":
-                # rows: [r, z] (input + hidden summed), n_input, n_hidden (kept apart: r * (W_hn h + b_hn))
-                big = np.zeros((4 * h, n_prev + 1 + h))
-                xi, bi, hi = self._cols(k, n_prev, h)
-                big[:2 * h, xi], big[:2 * h, hi] = w_ih[:2 * h], w_hh[:2 * h]
-                big[:2 * h, bi] = b_ih[:2 * h] + b_hh[:2 * h]
-                big[2 * h:3 * h, xi], big[2 * h:3 * h, bi] = w_ih[2 * h:], b_ih[2 * h:]
-                big[3 * h:, hi], big[3 * h:, bi] = w_hh[2 * h:], b_hh[2 * h:]
-            else:
-                order = np.r_[0:2 * h, 3 * h:4 * h, 2 * h:3 * h]  # PyTorch i,f,g,o -> i,f,o,g
-                big = np.zeros((g * h, n_prev + 1 + h))
-                xi, bi, hi = self._cols(k, n_prev, h)
-                big[:, xi], big[:, bi], big[:, hi] = w_ih[order], (b_ih + b_hh)[order], w_hh[order]
+            big = self._stack(self._cols(k, n_prev, h), w_ih, w_hh, b_ih, b_hh, n_prev, h)
             self._w.append(np.ascontiguousarray(big, dtype))
             start = 0 if k == 0 else h_start[k - 1]
             self._in.append(self._v[start:start + big.shape[1]])
@@ -95,11 +87,17 @@ class StreamingEngine:
             return slice(1, 1 + n_prev), 0, slice(1 + n_prev, 1 + n_prev + h)
         return slice(0, n_prev), n_prev, slice(n_prev + 1, n_prev + 1 + h)  # [h_{k-1}, 1, h_k]
 
+    def _stack(self, cols: tuple[slice, int, slice], w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray,
+               b_hh: np.ndarray, n_prev: int, h: int) -> np.ndarray:
+        """Layer matrix whose product with the layer's state slice gives the gate pre-activations."""
+        raise NotImplementedError
+
     def _gate_views(self, k: int) -> tuple[np.ndarray, ...]:
-        g, h = self._gates[k], self.hidden
-        if self.cell == "gru":  # sig(r,z), r, z, n_input, n_hidden
-            return g[:2 * h], g[:h], g[h:2 * h], g[2 * h:3 * h], g[3 * h:]
-        return g[:3 * h], g[:h], g[h:2 * h], g[2 * h:3 * h], g[3 * h:]  # sig(i,f,o), i, f, o, g
+        raise NotImplementedError
+
+    def _advance(self) -> np.ndarray:
+        """One recurrent step on the state vector (input already in place); returns the head output."""
+        raise NotImplementedError
 
     def reset(self) -> None:
         """Zero the recurrent state (after a gap or at start-up)."""
@@ -122,31 +120,72 @@ class StreamingEngine:
         self._x[:] = features
         return self._advance()
 
+
+class GruEngine(StreamingEngine):
+    """GRU cells (PyTorch equations): r, z = sig(W x + U h + b); n = tanh(W_n x + b_in + r (U_n h + b_hn));
+    h' = n + z (h - n)."""
+
+    def _stack(self, cols: tuple[slice, int, slice], w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray,
+               b_hh: np.ndarray, n_prev: int, h: int) -> np.ndarray:
+        # rows: [r, z] (input + hidden summed), n_input, n_hidden (kept apart: r * (W_hn h + b_hn))
+        big = np.zeros((4 * h, n_prev + 1 + h))
+        xi, bi, hi = cols
+        big[:2 * h, xi], big[:2 * h, hi] = w_ih[:2 * h], w_hh[:2 * h]
+        big[:2 * h, bi] = b_ih[:2 * h] + b_hh[:2 * h]
+        big[2 * h:3 * h, xi], big[2 * h:3 * h, bi] = w_ih[2 * h:], b_ih[2 * h:]
+        big[3 * h:, hi], big[3 * h:, bi] = w_hh[2 * h:], b_hh[2 * h:]
+        return big
+
+    def _gate_views(self, k: int) -> tuple[np.ndarray, ...]:
+        g, h = self._gates[k], self.hidden
+        return g[:2 * h], g[:h], g[h:2 * h], g[2 * h:3 * h], g[3 * h:]  # sig(r,z), r, z, n_input, n_hidden
+
     def _advance(self) -> np.ndarray:
         dot, mul, add, sub, tanh = np.dot, np.multiply, np.add, np.subtract, np.tanh
-        if self.cell == "gru":
-            for w, xin, gates, h, (rz, r, z, n_i, n_h) in zip(self._w, self._in, self._gates, self._h,
-                                                              self._views, strict=True):
-                dot(w, xin, out=gates)
-                expit(rz, out=rz)
-                mul(r, n_h, out=n_h)
-                add(n_h, n_i, out=n_h)
-                tanh(n_h, out=n_h)       # n
-                sub(h, n_h, out=h)       # h' = n + z * (h - n)
-                mul(h, z, out=h)
-                add(h, n_h, out=h)
-        else:
-            for w, xin, gates, h, c, tmp, (ifo, i, f, o, g) in zip(self._w, self._in, self._gates, self._h,
-                                                                   self._c, self._tmp, self._views,
-                                                                   strict=True):
-                dot(w, xin, out=gates)
-                expit(ifo, out=ifo)
-                tanh(g, out=g)
-                mul(c, f, out=c)         # c' = f c + i g
-                mul(i, g, out=g)
-                add(c, g, out=c)
-                tanh(c, out=tmp)         # h' = o tanh(c')
-                mul(o, tmp, out=h)
+        for w, xin, gates, h, (rz, r, z, n_i, n_h) in zip(self._w, self._in, self._gates, self._h,
+                                                          self._views, strict=True):
+            dot(w, xin, out=gates)
+            expit(rz, out=rz)
+            mul(r, n_h, out=n_h)
+            add(n_h, n_i, out=n_h)
+            tanh(n_h, out=n_h)       # n
+            sub(h, n_h, out=h)       # h' = n + z * (h - n)
+            mul(h, z, out=h)
+            add(h, n_h, out=h)
+        dot(self._w_head, self._in_head, out=self._y)
+        return self._y
+
+
+class LstmEngine(StreamingEngine):
+    """LSTM cells (PyTorch equations), gates reordered (i, f, o, g) so one `expit` covers the three
+    sigmoid gates: c' = f c + i g; h' = o tanh(c')."""
+
+    HAS_CELL_STATE = True
+
+    def _stack(self, cols: tuple[slice, int, slice], w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray,
+               b_hh: np.ndarray, n_prev: int, h: int) -> np.ndarray:
+        order = np.r_[0:2 * h, 3 * h:4 * h, 2 * h:3 * h]  # PyTorch i,f,g,o -> i,f,o,g
+        big = np.zeros((4 * h, n_prev + 1 + h))
+        xi, bi, hi = cols
+        big[:, xi], big[:, bi], big[:, hi] = w_ih[order], (b_ih + b_hh)[order], w_hh[order]
+        return big
+
+    def _gate_views(self, k: int) -> tuple[np.ndarray, ...]:
+        g, h = self._gates[k], self.hidden
+        return g[:3 * h], g[:h], g[h:2 * h], g[2 * h:3 * h], g[3 * h:]  # sig(i,f,o), i, f, o, g
+
+    def _advance(self) -> np.ndarray:
+        dot, mul, add, tanh = np.dot, np.multiply, np.add, np.tanh
+        for w, xin, gates, h, c, tmp, (ifo, i, f, o, g) in zip(self._w, self._in, self._gates, self._h,
+                                                               self._c, self._tmp, self._views, strict=True):
+            dot(w, xin, out=gates)
+            expit(ifo, out=ifo)
+            tanh(g, out=g)
+            mul(c, f, out=c)         # c' = f c + i g
+            mul(i, g, out=g)
+            add(c, g, out=c)
+            tanh(c, out=tmp)         # h' = o tanh(c')
+            mul(o, tmp, out=h)
         dot(self._w_head, self._in_head, out=self._y)
         return self._y
 
@@ -157,7 +196,9 @@ def run_sequence(bundle: Bundle | StreamingEngine, features: np.ndarray) -> np.n
     Same cell code as `StreamingEngine.step`, so results are identical to stepping. Rows with
     NaN/inf give NaN outputs and do not advance the state (like the node, which skips them).
     """
-    eng = bundle if isinstance(bundle, StreamingEngine) else StreamingEngine(bundle)
+    from .architectures import make_engine
+
+    eng = bundle if isinstance(bundle, StreamingEngine) else make_engine(bundle)
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != eng.n_in:
         raise ValueError(f"features must have shape (N, {eng.n_in}), got {x.shape}")

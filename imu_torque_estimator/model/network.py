@@ -13,11 +13,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import CELLS, NetworkConfig  # noqa: F401  (re-exported: torch-free home)
+from .architectures import architecture
+from .config import NetworkConfig
 
 
 class TorqueRNN(nn.Module):
-    """Unidirectional GRU/LSTM stack + linear head, with input/output normalisation buffers.
+    """Unidirectional recurrent stack (architectures.py: nn.GRU, nn.LSTM) + linear head, with
+    input/output normalisation buffers.
 
     State: GRU -> h (layers, B, hidden); LSTM -> (h, c), the PyTorch conventions.
     """
@@ -25,7 +27,7 @@ class TorqueRNN(nn.Module):
     def __init__(self, cfg: NetworkConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        rnn_cls = nn.GRU if cfg.cell == "gru" else nn.LSTM
+        rnn_cls = architecture(cfg.cell).torch_class()
         self.rnn = rnn_cls(cfg.n_in, cfg.hidden, cfg.layers, batch_first=True)
         self.head = nn.Linear(cfg.hidden, cfg.n_out)
         self.register_buffer("in_mean", torch.zeros(cfg.n_in))

@@ -48,8 +48,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 def load_engine(model: str, sensor_set: str, rate_hz: float, feature_spec_id: str) -> Any:
     """Load and check a bundle against the running configuration; ConfigError on any mismatch."""
+    from ..model.architectures import make_engine
     from ..model.bundle import BundleError, load_bundle
-    from ..model.engine import StreamingEngine
 
     path = model or str(default_model_dir(sensor_set))
     try:
@@ -57,7 +57,7 @@ def load_engine(model: str, sensor_set: str, rate_hz: float, feature_spec_id: st
                              expect_feature_spec=feature_spec_id)
     except BundleError as exc:
         raise ConfigError(str(exc)) from None
-    return StreamingEngine(bundle)
+    return make_engine(bundle)
 
 
 class TorqueEstimatorNode(Node):

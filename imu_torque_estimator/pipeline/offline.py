@@ -6,7 +6,7 @@
       -> kinematics.KinematicsEstimator (streaming step: features (F,) = per segment CoM acc, omega)
                                         (these three as in the segment_kinematics node)
       -> torque_estimator.TorqueEstimatorCore (exact-stamp join per segment, gap reset, warm-up, limits,
-                                           model.engine.StreamingEngine step; as torque_estimator)
+                                           model.architectures.make_engine step; as torque_estimator)
       -> torques, stamp of the input sample, Nm/kg and Nm.
 
 Bad samples are skipped and counted exactly where the live nodes skip them (the same classes do it), so
@@ -220,8 +220,8 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
 
     bundle_path None: the torque_estimator `model` parameter, else the shipped bundle of the sensor set
     (`sensor_set_name`, else the bag metadata's `sensor_set`)."""
+    from ..model.architectures import make_engine
     from ..model.bundle import load_bundle
-    from ..model.engine import StreamingEngine
 
     cfg = cfg or OfflineConfig()
     if cfg.source not in ("imu", "kinematics"):
@@ -248,7 +248,7 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
     mass = ep.get("body_mass_kg")
     if mass is None:
         raise BagError(f"{bag.path}: no body_mass_kg in the bag metadata; give it explicitly")
-    core = build_core(StreamingEngine(bundle), segments, rate, float(mass),
+    core = build_core(make_engine(bundle), segments, rate, float(mass),
                       {"max_gap_s": ep["max_gap_s"], "warmup_s": ep["warmup_s"],
                        "output_limit_nm_per_kg": ep["output_limit_nm_per_kg"]})
     frontend = build_frontend(str(set_name), rate, kp) if cfg.source == "imu" else None
