@@ -137,6 +137,7 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
     from imu_torque_estimator.model.architectures import make_engine
     from imu_torque_estimator.model.bundle import load_bundle
     from imu_torque_estimator.pipeline import offline
+    from imu_torque_estimator.pipeline.config import KinematicsConfig
     from imu_torque_estimator.pipeline.segment_kinematics import build_frontend
 
     cfg = offline.OfflineConfig()
@@ -146,7 +147,7 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
     core = offline.build_core(make_engine(bundle), SENSOR_SETS[SET], RATE_HZ, ep["body_mass_kg"],
                               {"max_gap_s": ep["max_gap_s"], "warmup_s": ep["warmup_s"],
                                "output_limit_nm_per_kg": ep["output_limit_nm_per_kg"]})
-    fe = build_frontend(SET, RATE_HZ, kp)
+    fe = build_frontend(KinematicsConfig.from_params(kp, rate_hz=RATE_HZ))
     prof = cProfile.Profile() if profile else None
     t0, w0 = _clock(), time.perf_counter()
     if prof:
@@ -172,7 +173,8 @@ def time_stages(data, bundle_path: Path, n: int) -> dict:
     from imu_torque_estimator.model.architectures import make_engine
     from imu_torque_estimator.model.bundle import load_bundle
     from imu_torque_estimator.pipeline.alignment import StreamAligner, StreamConfig
-    from imu_torque_estimator.pipeline.torque_estimator import EstimatorConfig, TorqueEstimatorCore
+    from imu_torque_estimator.pipeline.config import EstimatorConfig
+    from imu_torque_estimator.pipeline.torque_estimator import TorqueEstimatorCore
 
     segs = SENSOR_SETS[SET]
     seg_idx, rows = data.imu_arrival(segs)

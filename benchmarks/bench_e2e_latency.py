@@ -57,12 +57,12 @@ def make_bundle_200hz(path: Path) -> Path:
 
 
 def presimulate(params: Path, cache: Path) -> None:
-    from imu_torque_estimator.launch_builder import CONFIG_FILES, resolve_configuration
+    from imu_torque_estimator.pipeline.config import resolve_configuration
     from imu_torque_estimator.pipeline.sources import SourceConfig
     from imu_torque_estimator.sim.recording import simulate_recording
 
     eff = resolve_configuration("7imu", {"params_file": str(params), "rate_hz": str(RATE), "model": "",
-                                         "defaults_file": str(REPO / "config" / CONFIG_FILES["7imu"])})
+                                         "defaults_file": str(REPO / "config" / "seven_imu.yaml")})
     d = eff["pelvis_imu_driver"]
     keys = ("rate_hz", "seed", "condition", "n_strides", "standing_s", "imu_errors", "subject_mass_kg",
             "subject_height_m", "subject_sex")

@@ -32,6 +32,8 @@ JOINTS: tuple[str, ...] = (
     "ankle_dorsiflexion_l",
     "ankle_dorsiflexion_r",
 )
+# THE registry of sensor sets: name -> segments (one IMU each). Launch arguments, node parameter
+# choices, config files, feature names and bundle checks all read it (docs/ARCHITECTURE.md).
 SENSOR_SETS: dict[str, tuple[str, ...]] = {
     "3imu": ("pelvis", "shank_l", "shank_r"),
     "7imu": SEGMENTS,
@@ -107,11 +109,19 @@ def check_joints(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 
 def sensor_set(name: str) -> tuple[str, ...]:
-    """Segments of a named sensor set ('3imu' or '7imu')."""
+    """Segments of a named sensor set (SENSOR_SETS); ValueError naming the known sets (the one message)."""
     try:
         return SENSOR_SETS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown sensor set {name!r}; choose one of {list(SENSOR_SETS)}") from None
+
+
+def register_sensor_set(name: str, segments: tuple[str, ...] | list[str]) -> None:
+    """Add (or replace) a sensor set: a subset of SEGMENTS, one IMU per segment, in that order."""
+    segs = check_segments(tuple(segments))
+    if not segs or len(set(segs)) != len(segs):
+        raise ValueError(f"sensor set {name!r}: segments must be non-empty and unique, got {list(segs)}")
+    SENSOR_SETS[name] = segs
 
 
 # ---------------------------------------------------------------------------------------------------

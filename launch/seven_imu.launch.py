@@ -5,6 +5,7 @@
       [use_sim_time:=true] [file:=recording] [port_<segment>:=/dev/ttyUSBx]
 
 Arguments and their defaults: `ros2 launch imu_torque_estimator seven_imu.launch.py --show-args`.
+Same as imu_pipeline.launch.py sensor_set:=7imu.
 Parameter defaults with units and frames: config/seven_imu.yaml.
 """
 

@@ -1,8 +1,9 @@
-"""Write config/three_imu.yaml and config/seven_imu.yaml from the nodes' ParamSpec tables.
+"""Write config/<set>.yaml (three_imu.yaml, seven_imu.yaml, ...) for every sensor set of
+body.SENSOR_SETS from the nodes' ParamSpec tables (pipeline/params.py).
 
 Every parameter of every node with its default and its description (units, frames) as a comment.
 test/test_launch_config.py checks the files stay in step with the tables. Run after changing a
-node's parameters:  .venv/bin/python scripts/gen_config.py
+node's parameters or adding a sensor set:  .venv/bin/python scripts/gen_config.py
 """
 
 from pathlib import Path
@@ -10,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from imu_torque_estimator.body import SENSOR_SETS
-from imu_torque_estimator.launch_builder import CONFIG_FILES, driver_node_name
-from imu_torque_estimator.nodes import imu_driver, segment_kinematics, torque_estimator
+from imu_torque_estimator.pipeline import params
+from imu_torque_estimator.pipeline.config import GENERIC_LAUNCH, driver_node_name, file_stem
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_DRIVER = ("segment", "port", "frame_id")  # differ per sensor: written per driver node
@@ -29,8 +30,9 @@ def _block(node: str, specs, overrides: dict, skip=(), only=None, note: str = ""
             continue
         value = overrides.get(spec.name, spec.default)
         desc = SET_BY_LAUNCH.get(spec.name, spec.description)
-        if spec.choices:
-            desc += f" [{' | '.join(str(c) for c in spec.choices)}]"
+        choices = spec.allowed()
+        if choices:
+            desc += f" [{' | '.join(str(c) for c in choices)}]"
         elif spec.range:
             desc += f" [{spec.range[0]:g} .. {spec.range[1]:g}]"
         out.append(f"    # {desc}")
@@ -39,9 +41,11 @@ def _block(node: str, specs, overrides: dict, skip=(), only=None, note: str = ""
 
 
 def render(sensor_set: str) -> str:
+    wrapper = f"launch/{file_stem(sensor_set)}.launch.py"
+    if not (ROOT / wrapper).is_file():
+        wrapper = f"launch/{GENERIC_LAUNCH} sensor_set:={sensor_set}"
     lines = [
-        f"# Parameters of the {sensor_set} pipeline (launch/{CONFIG_FILES[sensor_set].replace('.yaml', '')}"
-        ".launch.py), keyed by node name.",
+        f"# Parameters of the {sensor_set} pipeline ({wrapper}), keyed by node name.",
         "# Generated from the nodes' declarations by scripts/gen_config.py; every key is declared by its",
         "# node (an unknown key stops the launch). Copy the entries you change into your own file and",
         "# pass it as params_file:=my.yaml; launch arguments (source, rate_hz, body_mass_kg, model, ...)",
@@ -50,20 +54,21 @@ def render(sensor_set: str) -> str:
         "# in neutral standing); torques in N m, positive = internal flexion / dorsiflexion moment.",
         "",
     ]
-    lines += _block("/**/*_imu_driver", imu_driver.PARAMS, {}, skip=PER_DRIVER,
+    lines += _block("/**/*_imu_driver", params.IMU_DRIVER, {}, skip=PER_DRIVER,
                     note="All IMU drivers (one node per sensor).")
     for seg in SENSOR_SETS[sensor_set]:
         lines.append("")
-        lines += _block(driver_node_name(seg), imu_driver.PARAMS, {"segment": seg}, only=PER_DRIVER)
+        lines += _block(driver_node_name(seg), params.IMU_DRIVER, {"segment": seg}, only=PER_DRIVER)
     lines.append("")
-    lines += _block("segment_kinematics", segment_kinematics.PARAMS, {"sensor_set": sensor_set})
+    lines += _block("segment_kinematics", params.SEGMENT_KINEMATICS, {"sensor_set": sensor_set})
     lines.append("")
-    lines += _block("torque_estimator", torque_estimator.PARAMS, {"sensor_set": sensor_set})
+    lines += _block("torque_estimator", params.TORQUE_ESTIMATOR, {"sensor_set": sensor_set})
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    for sensor_set, name in CONFIG_FILES.items():
+    for sensor_set in SENSOR_SETS:
+        name = f"{file_stem(sensor_set)}.yaml"
         (ROOT / "config" / name).write_text(render(sensor_set))
         print(f"wrote config/{name}")
 

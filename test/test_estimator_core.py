@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imu_torque_estimator.pipeline.torque_estimator import EstimatorConfig, TorqueEstimatorCore
+from imu_torque_estimator.pipeline.config import EstimatorConfig
+from imu_torque_estimator.pipeline.torque_estimator import TorqueEstimatorCore
 
 SEGS = ("pelvis", "shank_l", "shank_r")
 RATE = 100.0

@@ -17,9 +17,9 @@ from rosgraph import graph as graph  # noqa: E402, F401  (pytest fixture)
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from imu_torque_estimator.body import JOINTS  # noqa: E402
-from imu_torque_estimator.launch_builder import CONFIG_FILES, resolve_configuration  # noqa: E402
 from imu_torque_estimator.nodes import common  # noqa: E402
 from imu_torque_estimator.paths import default_model_dir  # noqa: E402
+from imu_torque_estimator.pipeline.config import file_stem, resolve_configuration  # noqa: E402
 from imu_torque_estimator.pipeline.sources import SourceConfig  # noqa: E402
 from imu_torque_estimator.sim.recording import simulate_recording  # noqa: E402
 
@@ -58,7 +58,7 @@ def test_launch_file_publishes_torques_that_follow_the_truth(graph, sensor_set, 
     params.write_text(f"/**/*_imu_driver:\n  ros__parameters:\n    cache_dir: {cache}\n    n_strides: 8\n")
     # simulate once into the cache the drivers will read, with their exact effective parameters
     eff = resolve_configuration(sensor_set, {"params_file": str(params), "model": "",
-                                             "defaults_file": f"config/{CONFIG_FILES[sensor_set]}"})
+                                             "defaults_file": f"config/{file_stem(sensor_set)}.yaml"})
     d = eff["pelvis_imu_driver"]
     keys = ("rate_hz", "seed", "condition", "n_strides", "standing_s", "imu_errors", "subject_mass_kg",
             "subject_height_m", "subject_sex")

@@ -14,8 +14,8 @@ pytest.importorskip("rclpy")
 
 from helpers_bundle import make_bundle  # noqa: E402
 
-from imu_torque_estimator import launch_builder as lb  # noqa: E402
 from imu_torque_estimator.body import SENSOR_SETS  # noqa: E402
+from imu_torque_estimator.pipeline import config as lb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def bundles(tmp_path_factory):
 def _args(sensor_set, bundles, **kw):
     args = {"source": "", "namespace": "", "body_mass_kg": "", "model": str(bundles[sensor_set]),
             "rate_hz": "", "params_file": "", "use_sim_time": "false", "file": "",
-            "defaults_file": str(REPO / "config" / lb.CONFIG_FILES[sensor_set])}
+            "defaults_file": str(REPO / "config" / f"{lb.file_stem(sensor_set)}.yaml")}
     args.update(kw)
     return args
 
@@ -40,14 +40,15 @@ def test_shipped_config_is_generated_from_the_node_declarations():
         import gen_config
     finally:
         sys.path.pop(0)
-    for sensor_set, name in lb.CONFIG_FILES.items():
+    for sensor_set in SENSOR_SETS:
+        name = f"{lb.file_stem(sensor_set)}.yaml"
         assert (REPO / "config" / name).read_text() == gen_config.render(sensor_set), \
             f"config/{name} is stale: run scripts/gen_config.py"
 
 
 @pytest.mark.parametrize("sensor_set", list(SENSOR_SETS))
 def test_every_declared_parameter_is_in_the_shipped_yaml_and_every_key_is_declared(sensor_set):
-    params = lb.load_params_file(REPO / "config" / lb.CONFIG_FILES[sensor_set])
+    params = lb.load_params_file(REPO / "config" / f"{lb.file_stem(sensor_set)}.yaml")
     lb.check_params(params, sensor_set, "shipped")  # raises on any undeclared key
     eff = lb.merged_parameters([params], sensor_set)
     declared = lb.declared_parameters()
@@ -73,7 +74,7 @@ def test_resolved_configuration_layers_yaml_then_arguments(sensor_set, bundles, 
 
 
 def _error(sensor_set, bundles, **kw) -> str:
-    with pytest.raises(lb.LaunchConfigError) as exc:
+    with pytest.raises(lb.ConfigError) as exc:
         lb.resolve_configuration(sensor_set, _args(sensor_set, bundles, **kw))
     return str(exc.value)
 

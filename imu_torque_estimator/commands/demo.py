@@ -1,9 +1,10 @@
 """`imu-torque demo`: the 3-IMU pipeline live on the simulated subject, recorded and scored.
 
-Launches launch/<set>.launch.py with the `sim` source (a simulated subject standing still for
-calibration, then walking and running) and the shipped model, records the IMU, kinematics, torque and
-ground-truth topics to a rosbag2 file while it runs, then prints per-joint RMSE of the published
-torques against the simulator's ground truth and writes a PNG of estimated vs true torques.
+Launches launch/imu_pipeline.launch.py (sensor_set:=<set>) with the `sim` source (a simulated subject
+standing still for calibration, then walking and running) and the shipped model, records the IMU,
+kinematics, torque and ground-truth topics to a rosbag2 file while it runs, then prints per-joint
+RMSE of the published torques against the simulator's ground truth and writes a PNG of estimated vs
+true torques.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from pathlib import Path
 NAME = "demo"
 HELP = "run the 3-IMU pipeline live on the simulated subject, record a bag, score it against truth"
 
-LAUNCH_FILES = {"3imu": "three_imu.launch.py", "7imu": "seven_imu.launch.py"}
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sensor-set", choices=sorted(LAUNCH_FILES), default="3imu")
+    from ..body import SENSOR_SETS
+
+    p.add_argument("--sensor-set", choices=sorted(SENSOR_SETS), default="3imu")
     p.add_argument("--duration-s", type=float, default=20.0,
                    help="seconds of published torques to record (walking, then running)")
     p.add_argument("--condition", default="walk_run", help="simulated gait (sim.subjects.Condition syntax)")
@@ -66,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..model.bundle import load_bundle
-    from ..paths import default_model_dir
+    from ..pipeline.config import GENERIC_LAUNCH, model_dir
 
     console = Console(stderr=True)
-    model = Path(args.model) if args.model else default_model_dir(args.sensor_set)
+    model = model_dir(args.model, args.sensor_set)
     bundle = load_bundle(model, expect_sensor_set=args.sensor_set)  # BundleError is a ValueError
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     record_log = open(logs / "record.log", "w")
     os.environ.update({k: v for k, v in env.items() if k == "ROS_DOMAIN_ID"})
     launch = subprocess.Popen(
-        [str(Path(sys.prefix) / "bin" / "ros2"), "launch", "imu_torque_estimator",
-         LAUNCH_FILES[args.sensor_set], f"params_file:={params}", f"model:={model}",
+        [str(Path(sys.prefix) / "bin" / "ros2"), "launch", "imu_torque_estimator", GENERIC_LAUNCH,
+         f"sensor_set:={args.sensor_set}", f"params_file:={params}", f"model:={model}",
          f"body_mass_kg:={args.body_mass_kg}"],
         stdout=launch_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     recorder = None
@@ -190,18 +190,15 @@ class _TorqueCounter:
 def _presimulate(sensor_set: str, params: Path, model: Path) -> None:
     """Simulate the recording the sim drivers will play, with their exact parameters, into the shared
     cache (sim.recording.simulate_recording), so the nodes start in seconds and the trial starts on time."""
-    from ..launch_builder import CONFIG_FILES, driver_node_name, resolve_configuration
-    from ..paths import share_dir
+    from ..body import SENSOR_SETS
+    from ..pipeline.config import driver_node_name, resolve_configuration
     from ..pipeline.sources import SourceConfig
     from ..sim.recording import simulate_recording
 
-    args = {"params_file": str(params), "model": str(model),
-            "defaults_file": str(share_dir() / "config" / CONFIG_FILES[sensor_set])}
-    d = resolve_configuration(sensor_set, args)[driver_node_name("pelvis")]
-    fields = ("rate_hz", "seed", "condition", "n_strides", "standing_s", "imu_errors", "subject_mass_kg",
-              "subject_height_m", "subject_sex")
-    simulate_recording(SourceConfig(segment="pelvis", **{k: d[k] for k in fields}),
-                       d.get("cache_dir") or None)
+    args = {"params_file": str(params), "model": str(model)}
+    first = SENSOR_SETS[sensor_set][0]
+    cfg = SourceConfig.from_params(resolve_configuration(sensor_set, args)[driver_node_name(first)])
+    simulate_recording(cfg, cfg.cache_dir)  # exactly what each sim driver node calls
 
 
 def _score(bag: Path, out: Path, mass_kg: float, console, table_cls) -> int:

@@ -52,7 +52,9 @@ def train_config(args: argparse.Namespace):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="dataset directory (imu-torque build-dataset)")
-    parser.add_argument("--sensor-set", choices=("3imu", "7imu"), required=True)
+    from ..body import SENSOR_SETS
+
+    parser.add_argument("--sensor-set", choices=sorted(SENSOR_SETS), required=True)
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="fraction of subjects held out for the test metrics (0.1)")

@@ -21,7 +21,6 @@ HELP = "build the default dataset if needed and train the shipped models/3imu an
 
 DEFAULT_DATA = Path("datasets/paper12")
 PRESET = "paper12"
-SENSOR_SETS = ("3imu", "7imu")
 # The recorded default configuration: the `imu-torque train` defaults with a fixed number of steps and
 # NO time budget, so `make train` reproduces the shipped bundles bit for bit (same model_id) on the same
 # platform (fixed seeds, one torch thread per model). Dataset size: 40 subjects x 12 conditions x 10
@@ -112,6 +111,7 @@ def model_card(bundle, summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..body import SENSOR_SETS
     from ..model.bundle import load_bundle
     from ..sim.sequences import load_sequences
     from .train import train_config
@@ -136,10 +136,11 @@ def run(args: argparse.Namespace) -> int:
     timings["features_s"] = round(time.perf_counter() - t1, 1)
 
     cfg = train_config(args)
+    sets = tuple(SENSOR_SETS)  # every registered set gets its shipped bundle
     jobs = [{"sensor_set": s, "data": str(args.data), "out": str(args.out / s), "config": cfg.to_dict(),
              "calibration": args.calibration, "source": str(args.data), "test_fraction": args.test_fraction,
-             "progress": (not args.no_progress) and (args.sequential or s == "7imu"), "card": card}
-            for s in SENSOR_SETS]
+             "progress": (not args.no_progress) and (args.sequential or s == sets[-1]), "card": card}
+            for s in sets]
     t2 = time.perf_counter()
     if args.sequential:
         summaries = [_train_one(j) for j in jobs]
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         with mp.get_context("spawn").Pool(len(jobs)) as pool:
             summaries = pool.map(_train_one, jobs)
     timings["training_s"] = round(time.perf_counter() - t2, 1)
-    for s, summary in zip(SENSOR_SETS, summaries, strict=True):
+    for s, summary in zip(sets, summaries, strict=True):
         b = load_bundle(args.out / s)
         (args.out / s / "MODEL_CARD.md").write_text(model_card(b, summary))
     timings["total_s"] = round(time.perf_counter() - t0, 1)

@@ -6,9 +6,9 @@
   (sensor_msgs/Imu -> arrays, without allocating when output buffers are given), `read_imu_raw`
   (the same from serialized CDR bytes of a raw subscription, fast path), `ImuWriter` (serialized
   messages for publish(bytes), fast path).
-- Parameters: `ParamSpec` tables declared with `declare_parameters` (ParameterDescriptor with
-  description, ranges, read_only, allowed values) and `reject_unknown_parameters` (a YAML key or
-  `-p` override the node does not declare is a startup error).
+- Parameters: the ROS-free `ParamSpec` tables of pipeline/params.py declared with
+  `declare_parameters` (ParameterDescriptor with description, ranges, read_only, allowed values) and
+  `reject_unknown_parameters` (a YAML key or `-p` override the node does not declare is a startup error).
 - Diagnostics: `DiagnosticsPublisher` (diagnostic_msgs/DiagnosticArray on /diagnostics).
 - `run_node(NodeClass)`: main wrapper; startup configuration errors become one line on stderr and
   exit code 2, Ctrl-C / SIGTERM exit cleanly.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,22 +30,17 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Imu
 
+from ..pipeline.config import ConfigError  # `run_node` prints it as one line, exit code 2
+from ..pipeline.params import ParamSpec
 from ..units import NS_PER_S
 
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
 STALE = DiagnosticStatus.STALE
-
-
-class ConfigError(ValueError):
-    """A startup configuration error (bad parameter, unknown segment, missing file...).
-
-    `run_node` prints it as one line and exits with code 2."""
 
 
 # --------------------------------------------------------------------------------------------- QoS
@@ -190,38 +184,22 @@ class ImuWriter:
 
 
 # -------------------------------------------------------------------------------------- parameters
-@dataclass(frozen=True)
-class ParamSpec:
-    """One node parameter: name, default (its type fixes the parameter type), description.
-
-    `range` = inclusive (min, max) for int/float parameters (enforced by rclpy via the
-    descriptor); `choices` = allowed values (checked at startup); `type_` is needed only when the
-    default is an empty list (e.g. Parameter.Type.STRING_ARRAY)."""
-
-    name: str
-    default: Any
-    description: str
-    read_only: bool = True
-    range: tuple[float, float] | None = None
-    choices: tuple[Any, ...] | None = None
-    type_: Parameter.Type | None = None
-
-    def descriptor(self) -> ParameterDescriptor:
-        d = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only)
-        if self.type_ is not None:
-            d.type = int(self.type_)
-        if self.choices is not None:
-            d.additional_constraints = "one of " + ", ".join(str(c) for c in self.choices)
-        if self.range is not None:
-            lo, hi = self.range
-            if isinstance(self.default, bool) or not isinstance(self.default, (int, float)):
-                raise TypeError(f"parameter {self.name}: range needs an int or float default")
-            if isinstance(self.default, int):
-                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
-            else:
-                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi),
-                                                             step=0.0)]
-        return d
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    d = ParameterDescriptor(name=spec.name, description=spec.description, read_only=spec.read_only)
+    if spec.type_ is not None:
+        d.type = int(spec.type_)
+    choices = spec.allowed()
+    if choices is not None:
+        d.additional_constraints = "one of " + ", ".join(str(c) for c in choices)
+    if spec.range is not None:
+        lo, hi = spec.range
+        if isinstance(spec.default, bool) or not isinstance(spec.default, (int, float)):
+            raise TypeError(f"parameter {spec.name}: range needs an int or float default")
+        if isinstance(spec.default, int):
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    return d
 
 
 def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]:
@@ -233,9 +211,9 @@ def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]
     for spec in specs:
         try:
             if spec.type_ is not None and spec.default in (None, [], ()):
-                p = node.declare_parameter(spec.name, spec.type_, spec.descriptor())
+                p = node.declare_parameter(spec.name, spec.type_, _descriptor(spec))
             else:
-                p = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+                p = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
         except ParameterException as exc:  # wrong type / out of range / invalid value
             raise ConfigError(f"parameter '{spec.name}': {_one_line(exc)}") from None
         except (TypeError, ValueError) as exc:
@@ -245,9 +223,10 @@ def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]
             value = []
         if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
             value = list(value)
-        if spec.choices is not None and value not in spec.choices:
+        choices = spec.allowed()
+        if choices is not None and value not in choices:
             raise ConfigError(
-                f"parameter '{spec.name}': {value!r} is not allowed; choose one of {list(spec.choices)}")
+                f"parameter '{spec.name}': {value!r} is not allowed; choose one of {list(choices)}")
         values[spec.name] = value
     return values
 

@@ -18,41 +18,15 @@ from typing import Any
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 
-from ..body import JOINTS, SEGMENTS
-from ..pipeline.sources import SourceConfig, create_source, source_names
+from ..body import JOINTS
+from ..pipeline import params
+from ..pipeline.sources import SourceConfig, create_source
 from ..units import NS_PER_S
 from . import common
-from .common import ConfigError, ParamSpec
+from .common import ConfigError
 
 NODE_NAME = "imu_driver"
-
-PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("source", "sim", "where samples come from", choices=source_names()),
-    ParamSpec("segment", "pelvis", "body segment the sensor is on (topic prefix)", choices=SEGMENTS),
-    ParamSpec("rate_hz", 100, "output sample rate, Hz", choices=(100, 200)),
-    ParamSpec("frame_id", "", "header.frame_id; empty = '<segment>_imu'"),
-    ParamSpec("condition", "walk_1.2", "sim: gait condition, e.g. walk_1.2, run_3.0, walk_1.2_up10"),
-    ParamSpec("seed", 0, "sim: random seed (subject style, mounting errors, noise); same for all drivers",
-              range=(0, 2**31 - 1)),
-    ParamSpec("n_strides", 20, "sim: strides in the trial before it loops", range=(1, 2000)),
-    ParamSpec("standing_s", 2.0, "sim: quiet standing before the strides (calibration), s",
-              range=(0.0, 20.0)),
-    ParamSpec("cache_dir", "", "sim: cache of simulated recordings shared by the drivers; empty = "
-              "~/.cache/imu_torque_estimator/sim, 'none' = no cache"),
-    ParamSpec("imu_errors", "mti3", "sim: sensor error model", choices=("mti3", "ideal")),
-    ParamSpec("subject_mass_kg", 75.0, "sim: body mass, kg", range=(45.0, 110.0)),
-    ParamSpec("subject_height_m", 1.75, "sim: body height, m", range=(1.5, 1.95)),
-    ParamSpec("subject_sex", "male", "sim: de Leva anthropometrics", choices=("male", "female")),
-    ParamSpec("file", "", "replay/bag: recording path (.csv IMU CSV, .txt Xsens export, bag)"),
-    ParamSpec("port", "", "xsens: serial port, e.g. /dev/ttyUSB0"),
-    ParamSpec("baudrate", 921600, "xsens: serial baud rate", range=(9600, 4000000)),
-    ParamSpec("loop", True, "sim/replay/bag: restart the recording at its end"),
-    ParamSpec("start_stamp_s", 0.0, "sim/replay/bag: common stamp of the recording start, s since the "
-              "epoch (same value for all drivers); 0 = epoch-aligned cycles", range=(0.0, 1.0e10)),
-    ParamSpec("truth_topic", "joint_torques_truth", "sim: ground-truth torque topic, published by the "
-              "pelvis driver only; empty = off"),
-    ParamSpec("diagnostics_period_s", 1.0, "diagnostics publishing period, s", range=(0.1, 60.0)),
-)
+PARAMS = params.IMU_DRIVER  # defined in pipeline/params.py (ROS-free, shared with config and gen_config)
 
 
 class ImuDriverNode(Node):
@@ -65,13 +39,7 @@ class ImuDriverNode(Node):
         self.segment: str = p["segment"]
         self.rate_hz = float(p["rate_hz"])
         self.frame_id = p["frame_id"] or f"{self.segment}_imu"
-        cfg = SourceConfig(
-            segment=self.segment, rate_hz=self.rate_hz, seed=p["seed"], condition=p["condition"],
-            n_strides=p["n_strides"], standing_s=p["standing_s"], imu_errors=p["imu_errors"],
-            cache_dir=None if not p["cache_dir"] else ("" if p["cache_dir"] == "none" else p["cache_dir"]),
-            subject_mass_kg=p["subject_mass_kg"], subject_height_m=p["subject_height_m"],
-            subject_sex=p["subject_sex"], file=p["file"], port=p["port"], baudrate=p["baudrate"],
-            loop=p["loop"], start_stamp_ns=int(round(p["start_stamp_s"] * NS_PER_S)))
+        cfg = SourceConfig.from_params(p)
         try:
             self.source = create_source(p["source"], cfg)
         except (ValueError, FileNotFoundError) as exc:

@@ -28,48 +28,16 @@ from sensor_msgs.msg import Imu
 from std_srvs.srv import Trigger
 
 from ..body import SENSOR_SETS
+from ..pipeline import params
 from ..pipeline.calibration import CalibrationState
+from ..pipeline.config import KinematicsConfig
 from ..pipeline.segment_kinematics import build_frontend
 from ..units import NS_PER_S
 from . import common
-from .common import ConfigError, ParamSpec
+from .common import ConfigError
 
 NODE_NAME = "segment_kinematics"
-
-PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("sensor_set", "3imu", "sensor set (segments subscribed)", choices=tuple(SENSOR_SETS)),
-    ParamSpec("rate_hz", 100, "common output grid rate, Hz", choices=(100, 200)),
-    ParamSpec("feature_frame", "segment", "kinematics.FEATURE_FRAMES entry for linear_acceleration / "
-              "angular_velocity", choices=("segment", "heading")),
-    ParamSpec("stale_timeout_s", 0.1, "a sensor lagging the others (or silent) longer than this is stale: "
-              "ERROR, output stops for the affected samples", range=(0.005, 10.0)),
-    ParamSpec("max_gap_s", 0.0, "largest stamp gap bridged by interpolation, s; 0 = 1.5 periods",
-              range=(0.0, 1.0)),
-    ParamSpec("backward_jump_s", 0.5, "stamp going back more than this = clock restart, s",
-              range=(0.001, 100.0)),
-    ParamSpec("reset_gap_s", 0.25, "an output gap longer than this resets the estimator state, s",
-              range=(0.0, 100.0)),
-    ParamSpec("accel_full_scale_m_s2", 156.9, "accelerometer full scale (saturation check), m/s^2",
-              range=(10.0, 2000.0)),
-    ParamSpec("gyro_full_scale_rad_s", 34.9, "gyroscope full scale (saturation check), rad/s",
-              range=(1.0, 500.0)),
-    ParamSpec("still_s", 1.0, "still standing needed to calibrate, s", range=(0.1, 30.0)),
-    ParamSpec("still_gyro_rad_s", 0.15, "stillness: max angular rate per sensor, rad/s", range=(0.001, 5.0)),
-    ParamSpec("still_accel_m_s2", 0.5, "stillness: max | |f| - g | per sensor, m/s^2", range=(0.01, 5.0)),
-    ParamSpec("functional_s", 5.0, "walking needed after the still period for the functional flexion-axis "
-              "calibration, s; 0 = static calibration only", range=(0.0, 60.0)),
-    ParamSpec("calibration_file", "", "JSON calibration (kinematics.save_calibrations): skip the still "
-              "standing calibration"),
-    ParamSpec("subject_mass_kg", 75.0, "body mass for the nominal sensor mountings / lever arms, kg",
-              range=(30.0, 200.0)),
-    ParamSpec("subject_height_m", 1.75, "body height for the nominal mountings / lever arms, m",
-              range=(1.0, 2.3)),
-    ParamSpec("subject_sex", "male", "de Leva anthropometrics", choices=("male", "female")),
-    ParamSpec("startup_timeout_s", 3.0, "a topic without data this long after start is reported missing, s",
-              range=(0.1, 600.0)),
-    ParamSpec("queue_depth", 50, "subscription queue depth per IMU topic", range=(1, 1000)),
-    ParamSpec("diagnostics_period_s", 1.0, "diagnostics publishing period, s", range=(0.1, 60.0)),
-)
+PARAMS = params.SEGMENT_KINEMATICS  # defined in pipeline/params.py (ROS-free)
 
 
 class SegmentKinematicsNode(Node):
@@ -88,7 +56,7 @@ class SegmentKinematicsNode(Node):
         self.frame = p["feature_frame"]
         self._startup_timeout_ns = int(p["startup_timeout_s"] * NS_PER_S)
         try:  # the same front end as offline evaluation (pipeline.segment_kinematics)
-            self.frontend = build_frontend(self.sensor_set, self.rate_hz, p)
+            self.frontend = build_frontend(KinematicsConfig.from_params(p))
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         self.aligner = self.frontend.aligner

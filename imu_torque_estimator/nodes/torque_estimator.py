@@ -18,32 +18,15 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 
 from ..body import SENSOR_SETS
-from ..paths import default_model_dir
-from ..pipeline.torque_estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
+from ..pipeline import params
+from ..pipeline.config import EstimatorConfig, model_dir
+from ..pipeline.torque_estimator import FEATURES_PER_SEGMENT, TorqueEstimatorCore
 from ..units import NS_PER_S
 from . import common
-from .common import ConfigError, ParamSpec
+from .common import ConfigError
 
 NODE_NAME = "torque_estimator"
-
-PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("model", "", "model bundle directory; empty = the shipped bundle of sensor_set"),
-    ParamSpec("sensor_set", "3imu", "sensor set the pipeline runs (must match the bundle)",
-              choices=tuple(SENSOR_SETS)),
-    ParamSpec("rate_hz", 100, "kinematics sample rate, Hz (must match the bundle)", choices=(100, 200)),
-    ParamSpec("feature_frame", "segment", "kinematics feature frame (must match the bundle's feature spec)",
-              choices=("segment", "heading")),
-    ParamSpec("body_mass_kg", 75.0, "wearer's body mass, kg: effort [N m] = model output [Nm/kg] x mass",
-              range=(1.0, 300.0)),
-    ParamSpec("max_gap_s", 0.1, "a gap between complete samples longer than this resets the RNN state, s",
-              range=(0.001, 10.0)),
-    ParamSpec("warmup_s", 0.5, "samples after a (re)start before torques are published, s",
-              range=(0.0, 30.0)),
-    ParamSpec("output_limit_nm_per_kg", 4.0, "torques are clipped to +-this, Nm/kg (counted in diagnostics)",
-              range=(0.1, 20.0)),
-    ParamSpec("queue_depth", 50, "subscription queue depth per kinematics topic", range=(1, 1000)),
-    ParamSpec("diagnostics_period_s", 1.0, "diagnostics publishing period, s", range=(0.1, 60.0)),
-)
+PARAMS = params.TORQUE_ESTIMATOR  # defined in pipeline/params.py (ROS-free)
 
 
 def load_engine(model: str, sensor_set: str, rate_hz: float, feature_spec_id: str) -> Any:
@@ -51,7 +34,7 @@ def load_engine(model: str, sensor_set: str, rate_hz: float, feature_spec_id: st
     from ..model.architectures import make_engine
     from ..model.bundle import BundleError, load_bundle
 
-    path = model or str(default_model_dir(sensor_set))
+    path = model_dir(model, sensor_set)
     try:
         bundle = load_bundle(path, expect_sensor_set=sensor_set, expect_rate_hz=rate_hz,
                              expect_feature_spec=feature_spec_id)
@@ -73,10 +56,7 @@ class TorqueEstimatorNode(Node):
         self.engine = load_engine(p["model"], p["sensor_set"], float(p["rate_hz"]),
                                   kinematics.FEATURE_SPEC_IDS[p["feature_frame"]])
         try:
-            self.core = TorqueEstimatorCore(self.engine, EstimatorConfig(
-                segments=self.segments, rate_hz=float(p["rate_hz"]), body_mass_kg=p["body_mass_kg"],
-                max_gap_s=p["max_gap_s"], warmup_s=p["warmup_s"],
-                output_limit_nm_per_kg=p["output_limit_nm_per_kg"]))
+            self.core = TorqueEstimatorCore(self.engine, EstimatorConfig.from_params(p))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         bundle = self.engine.bundle

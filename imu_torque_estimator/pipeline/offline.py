@@ -27,9 +27,10 @@ import numpy as np
 
 from ..body import sensor_set
 from ..data.bags import BagData, BagError, read_bag
-from ..paths import share_dir
+from . import config as C
+from .config import EstimatorConfig, KinematicsConfig
 from .segment_kinematics import FeatureFrontend, build_frontend
-from .torque_estimator import FEATURES_PER_SEGMENT, EstimatorConfig, TorqueEstimatorCore
+from .torque_estimator import FEATURES_PER_SEGMENT, TorqueEstimatorCore
 
 
 @dataclass
@@ -166,9 +167,9 @@ def compare_recorded(result: OfflineResult, bag: BagData) -> dict[str, Any] | No
 class OfflineConfig:
     """Run-time settings of the offline pipeline.
 
-    Node parameters come from the same layers as the launch files (launch_builder): the shipped
-    config/<set>.yaml, then `params_file`, then the subject: `body_mass_kg` (torque_estimator
-    body_mass_kg and segment_kinematics subject_mass_kg, as the launch argument does), `height_m`,
+    Node parameters come from the same layers as the launch files (config.py): the set's defaults
+    (config/<set>.yaml), then `params_file`, then the subject: `body_mass_kg` (config.set_body_mass, as
+    the launch argument does), `height_m`,
     `sex`; None = the bag's metadata (written by `bag simulate`/`bag record --mass-kg`) else the YAML.
     The rate and sensor set are the bundle's.
     """
@@ -186,19 +187,16 @@ class OfflineConfig:
 def node_parameters(set_name: str, cfg: OfflineConfig,
                     bag: BagData | None = None) -> dict[str, dict[str, Any]]:
     """Effective parameters of `segment_kinematics` and `torque_estimator` for an offline run."""
-    from ..launch_builder import CONFIG_FILES, load_params_file, merged_parameters
-
-    defaults = share_dir() / "config" / CONFIG_FILES[set_name]
-    layers = [load_params_file(defaults)]
+    layers = [C.default_layer(set_name)]
     if cfg.params_file is not None:
-        layers.append(load_params_file(cfg.params_file))
+        layers.append(C.load_params_file(cfg.params_file))
     layers.append(cfg.overrides)
-    eff = merged_parameters(layers, set_name)
+    eff = C.merged_parameters(layers, set_name)
     kin, est = eff["segment_kinematics"], eff["torque_estimator"]
     meta = bag.metadata if bag is not None else {}
     mass = cfg.body_mass_kg if cfg.body_mass_kg is not None else meta.get("body_mass_kg")
     if mass is not None:
-        est["body_mass_kg"] = kin["subject_mass_kg"] = float(mass)
+        C.set_body_mass(eff, mass)
     for key, attr in (("subject_height_m", "height_m"), ("subject_sex", "sex")):
         value = getattr(cfg, attr) if getattr(cfg, attr) is not None else meta.get(attr)
         if value is not None:
@@ -241,7 +239,7 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
     kp, ep = params["segment_kinematics"], params["torque_estimator"]
     from ..kinematics import FEATURE_SPEC_IDS
 
-    model = bundle_path or ep.get("model") or share_dir() / "models" / str(set_name)
+    model = C.model_dir(bundle_path or ep.get("model"), str(set_name))
     bundle = load_bundle(model, expect_sensor_set=str(set_name),
                          expect_feature_spec=FEATURE_SPEC_IDS[kp["feature_frame"]])
     rate = float(bundle.rate_hz)
@@ -251,7 +249,7 @@ def evaluate_bag(path: str | Path, bundle_path: str | Path | None = None,
     core = build_core(make_engine(bundle), segments, rate, float(mass),
                       {"max_gap_s": ep["max_gap_s"], "warmup_s": ep["warmup_s"],
                        "output_limit_nm_per_kg": ep["output_limit_nm_per_kg"]})
-    frontend = build_frontend(str(set_name), rate, kp) if cfg.source == "imu" else None
+    frontend = build_frontend(KinematicsConfig.from_params(kp, rate_hz=rate)) if cfg.source == "imu" else None
     result = run_pipeline(bag, segments, frontend, core, tuple(bundle.output_joints))
     attach_truth(result, bag)
     compare_recorded(result, bag)

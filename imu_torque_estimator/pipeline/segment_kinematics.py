@@ -3,7 +3,8 @@
 The per-sample logic of the `segment_kinematics` node and of offline bag evaluation: stream
 alignment and validity (alignment.StreamAligner), the calibration state machine
 (calibration.StillCalibration), then the streaming kinematics estimator (kinematics.KinematicsEstimator).
-Both call `build_frontend` with the node's parameters, so what is evaluated offline is what runs.
+Both call `build_frontend` with a `config.KinematicsConfig` built from the node's parameters, so
+what is evaluated offline is what runs.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..body import sensor_set
 from .alignment import StreamAligner, StreamConfig
 from .calibration import CalibrationState, StillCalibration
+from .config import KinematicsConfig
 
 
 class FeatureFrontend(Protocol):
@@ -121,39 +122,40 @@ def _no_calibrate(_a: np.ndarray, _g: np.ndarray) -> Any:
     raise ValueError("no calibration function")
 
 
-def build_frontend(set_name: str, rate_hz: float, kp: dict[str, Any]) -> ImuFrontend:
-    """The kinematics front end from segment_kinematics node parameters `kp` (the node and offline
+def build_frontend(config: KinematicsConfig) -> ImuFrontend:
+    """The kinematics stage from its typed configuration (the segment_kinematics node and offline
     evaluation both build theirs here). Raises ValueError / OSError on a bad configuration."""
     from .. import kinematics
     from ..body import lower_body_model
     from ..kinematics.placement import default_placements
 
-    segments = sensor_set(set_name)
+    c = config
+    segments = c.segments
 
     def make(cal: Any) -> StepEstimator:
-        return kinematics.KinematicsEstimator(set_name, rate_hz, cal, frame=kp["feature_frame"],
+        return kinematics.KinematicsEstimator(c.sensor_set, c.rate_hz, cal, frame=c.feature_frame,
                                               orientation=True)
 
-    stream_cfg = StreamConfig(segments, rate_hz, stale_timeout_s=kp["stale_timeout_s"],
-                              max_gap_s=kp["max_gap_s"] or None, backward_jump_s=kp["backward_jump_s"],
-                              accel_full_scale_m_s2=kp["accel_full_scale_m_s2"],
-                              gyro_full_scale_rad_s=kp["gyro_full_scale_rad_s"])
-    still = {"still_s": kp["still_s"], "gyro_still_rad_s": kp["still_gyro_rad_s"],
-             "accel_still_m_s2": kp["still_accel_m_s2"]}
-    if kp.get("functional_s"):  # walking after the still window for the functional flexion axes
-        still["motion_s"] = kp["functional_s"]
-    if kp.get("calibration_file"):
+    stream_cfg = StreamConfig(segments, c.rate_hz, stale_timeout_s=c.stale_timeout_s,
+                              max_gap_s=c.max_gap_s or None, backward_jump_s=c.backward_jump_s,
+                              accel_full_scale_m_s2=c.accel_full_scale_m_s2,
+                              gyro_full_scale_rad_s=c.gyro_full_scale_rad_s)
+    still = {"still_s": c.still_s, "gyro_still_rad_s": c.still_gyro_rad_s,
+             "accel_still_m_s2": c.still_accel_m_s2}
+    if c.functional_s:  # walking after the still window for the functional flexion axes
+        still["motion_s"] = c.functional_s
+    if c.calibration_file:
         try:
-            cal = kinematics.load_calibrations(kp["calibration_file"])
+            cal = kinematics.load_calibrations(c.calibration_file)
         except (OSError, ValueError) as exc:
             raise ValueError(f"calibration_file: {exc}") from None
         missing = [s for s in segments if s not in cal]
         if missing:
-            raise ValueError(f"calibration_file {kp['calibration_file']}: no calibration for segment(s) "
-                             f"{missing} of sensor set {set_name}")
+            raise ValueError(f"calibration_file {c.calibration_file}: no calibration for segment(s) "
+                             f"{missing} of sensor set {c.sensor_set}")
         return ImuFrontend(stream_cfg, make, calibration={s: cal[s] for s in segments},
-                           reset_gap_s=kp["reset_gap_s"], **still)
-    model = lower_body_model(kp["subject_mass_kg"], kp["subject_height_m"], kp["subject_sex"])
+                           reset_gap_s=c.reset_gap_s, **still)
+    model = lower_body_model(c.subject_mass_kg, c.subject_height_m, c.subject_sex)
     placements = default_placements(model)
     nominal = {s: placements[s] for s in segments}
 
@@ -162,4 +164,4 @@ def build_frontend(set_name: str, rate_hz: float, kp: dict[str, Any]) -> ImuFron
         walking = None if gyr_motion is None else {s: gyr_motion[:, i] for i, s in enumerate(segments)}
         return kinematics.calibrate(nominal, static=static, walking_rate_rad_s=walking)
 
-    return ImuFrontend(stream_cfg, make, calibrate=calibrate, reset_gap_s=kp["reset_gap_s"], **still)
+    return ImuFrontend(stream_cfg, make, calibrate=calibrate, reset_gap_s=c.reset_gap_s, **still)

@@ -1,4 +1,4 @@
-"""Torque estimation core shared by the `torque_estimator` node and offline bag evaluation (ROS-free).
+"""Torque stage: the core shared by the `torque_estimator` node and offline bag evaluation (ROS-free).
 
 It joins per-segment kinematics samples by exact stamp, rejects invalid samples, resets the recurrent
 state after gaps and steps the inference engine once per complete sample. Units: stamps in integer
@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .config import EstimatorConfig
+
 FEATURES_PER_SEGMENT = 6
 
 
@@ -23,33 +25,6 @@ class Engine(Protocol):
     def step(self, features: np.ndarray) -> np.ndarray: ...
 
     def reset(self) -> None: ...
-
-
-@dataclass
-class EstimatorConfig:
-    """Run-time configuration; see config/*.yaml for the documented defaults."""
-
-    segments: tuple[str, ...]
-    rate_hz: float
-    body_mass_kg: float
-    max_gap_s: float = 0.1
-    warmup_s: float = 0.5
-    output_limit_nm_per_kg: float = 5.0
-    join_window: int = 8  # incomplete stamps kept waiting for their missing segments
-
-    def __post_init__(self) -> None:
-        if not np.isfinite(self.body_mass_kg) or self.body_mass_kg <= 0:
-            raise ValueError(f"body_mass_kg must be a positive number of kg, got {self.body_mass_kg!r}")
-        if not self.rate_hz > 0:
-            raise ValueError(f"rate_hz must be positive, got {self.rate_hz!r}")
-        if not self.max_gap_s > 0:
-            raise ValueError(f"max_gap_s must be positive, got {self.max_gap_s!r}")
-        if self.warmup_s < 0:
-            raise ValueError(f"warmup_s must be >= 0, got {self.warmup_s!r}")
-        if not self.output_limit_nm_per_kg > 0:
-            raise ValueError(f"output_limit_nm_per_kg must be positive, got {self.output_limit_nm_per_kg!r}")
-        if not self.segments:
-            raise ValueError("segments must not be empty")
 
 
 @dataclass

@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -79,6 +80,19 @@ class SourceConfig:
             raise ValueError(f"unknown segment {self.segment!r}; known segments are {list(SEGMENTS)}")
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
             raise ValueError(f"rate_hz must be > 0, got {self.rate_hz}")
+
+    @classmethod
+    def from_params(cls, p: Mapping[str, Any]) -> SourceConfig:
+        """From the imu_driver node's parameter values (pipeline/params.py IMU_DRIVER names): cache_dir
+        '' = default, 'none' = no cache; start_stamp_s in seconds."""
+        cache = p["cache_dir"]
+        return cls(segment=p["segment"], rate_hz=float(p["rate_hz"]), seed=p["seed"],
+                   condition=p["condition"], n_strides=p["n_strides"],
+                   standing_s=p["standing_s"], imu_errors=p["imu_errors"],
+                   cache_dir=None if not cache else ("" if cache == "none" else cache),
+                   subject_mass_kg=p["subject_mass_kg"], subject_height_m=p["subject_height_m"],
+                   subject_sex=p["subject_sex"], file=p["file"], port=p["port"], baudrate=p["baudrate"],
+                   loop=p["loop"], start_stamp_ns=int(round(p["start_stamp_s"] * NS_PER_S)))
 
 
 class ImuSource(ABC):
@@ -316,3 +330,11 @@ class DeviceSource(ImuSource):
         d = dataclasses.asdict(st) if dataclasses.is_dataclass(st) and not isinstance(st, type) else {}
         d["published"] = self.published
         return d
+
+
+def require_file(params: Mapping[str, Any], segment: str) -> None:
+    """Launch-time check of the recorded sources (replay, bag): a `file` that exists."""
+    if not params.get("file"):
+        raise ValueError(f"source:={params.get('source')} needs file:=<recording>")
+    if not Path(params["file"]).exists():
+        raise ValueError(f"file {params['file']} does not exist")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .base import DeviceSource, SourceConfig
@@ -31,3 +32,17 @@ class XsensSource(DeviceSource):
             return XsensDevice(config.port, rate_hz=int(config.rate_hz), baudrate=config.baudrate)
 
         super().__init__(config, open_device, "xsens", f"xsens {config.port}", errors=errors)
+
+
+def check_port(params: Mapping[str, Any], segment: str) -> None:
+    """Launch-time check: the sensor's serial port is given and can be opened."""
+    port = str(params.get("port", ""))
+    if not port:
+        raise ValueError(f"source:=xsens needs the serial port of the {segment} sensor: "
+                         f"port_{segment}:=/dev/ttyUSBx")
+    try:
+        import serial
+
+        serial.Serial(port, timeout=0).close()
+    except (OSError, ValueError, ImportError) as exc:  # serial.SerialException is an OSError
+        raise ValueError(f"port_{segment}: cannot open {port}: {' '.join(str(exc).split())}") from None
