@@ -69,6 +69,10 @@ class Graph:
                 f"__node:={name}"]
         for k, v in params.items():
             args += ["-p", f"{k}:={v}"]
+        return self.start_cmd(args, name)
+
+    def start_cmd(self, args: list[str], name: str) -> subprocess.Popen:
+        """Any command on this graph's domain; its output goes to <tmp>/<name>.log."""
         log = self.tmp / f"{name}.log"
         p = subprocess.Popen(args, cwd=REPO, env=_env(self.domain), stdout=log.open("w"),
                              stderr=subprocess.STDOUT)
