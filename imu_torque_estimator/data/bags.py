@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..body import JOINTS, SEGMENTS
+from ..units import NS_PER_S
 
 IMU_TYPE = "sensor_msgs/msg/Imu"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
@@ -95,7 +96,7 @@ def typestore(distro: str = "kilted") -> Any:
 
 def _stamp_fields(stamp_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stamp_ns = np.asarray(stamp_ns, dtype=np.int64)
-    return stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000
+    return stamp_ns // NS_PER_S, stamp_ns % NS_PER_S
 
 
 def _template(msg: Any, msgtype: str, distro: str) -> bytes:
@@ -104,7 +105,7 @@ def _template(msg: Any, msgtype: str, distro: str) -> bytes:
 
 def _header(stamp_ns: int, frame_id: str, distro: str) -> Any:
     ts = typestore(distro)
-    sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
+    sec, nsec = divmod(int(stamp_ns), NS_PER_S)
     return ts.types["std_msgs/msg/Header"](ts.types["builtin_interfaces/msg/Time"](sec, nsec), frame_id)
 
 
@@ -174,7 +175,7 @@ def _decode_fixed(raws: Sequence[bytes], n_floats: int) -> tuple[np.ndarray, np.
     sec = arr[:, 4:8].copy().view("<i4").reshape(-1).astype(np.int64)
     nsec = arr[:, 8:12].copy().view("<u4").reshape(-1).astype(np.int64)
     floats = arr[:, size - 8 * n_floats:].copy().view("<f8").reshape(len(raws), n_floats)
-    return sec * 1_000_000_000 + nsec, floats
+    return sec * NS_PER_S + nsec, floats
 
 
 def _decode_imu(raws: Sequence[bytes], distro: str) -> tuple[np.ndarray, np.ndarray, str]:
@@ -187,7 +188,7 @@ def _decode_imu(raws: Sequence[bytes], distro: str) -> tuple[np.ndarray, np.ndar
     ts = typestore(distro)
     for i, raw in enumerate(raws):
         m = ts.deserialize_cdr(raw, IMU_TYPE)
-        stamps[i] = m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec
+        stamps[i] = m.header.stamp.sec * NS_PER_S + m.header.stamp.nanosec
         o, w, a = m.orientation, m.angular_velocity, m.linear_acceleration
         block[i] = np.concatenate([[o.x, o.y, o.z, o.w], m.orientation_covariance, [w.x, w.y, w.z],
                                    m.angular_velocity_covariance, [a.x, a.y, a.z],
@@ -222,7 +223,7 @@ def _decode_joint_state(raws: Sequence[bytes], distro: str) -> tuple[np.ndarray,
     effort = np.full((len(raws), len(names)), np.nan)
     for i, raw in enumerate(raws):
         m = ts.deserialize_cdr(raw, JOINT_STATE_TYPE)
-        stamps[i] = m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec
+        stamps[i] = m.header.stamp.sec * NS_PER_S + m.header.stamp.nanosec
         if tuple(m.name) != names or len(m.effort) != len(names):
             continue  # a message with other joints: effort stays NaN for this sample (counted by callers)
         effort[i] = m.effort
@@ -244,7 +245,7 @@ def encode_diagnostics(stamp_ns: int, statuses: Iterable[dict[str, Any]], distro
 
 def encode_clock(stamp_ns: int, distro: str = "kilted") -> bytes:
     ts = typestore(distro)
-    sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
+    sec, nsec = divmod(int(stamp_ns), NS_PER_S)
     msg = ts.types[CLOCK_TYPE](ts.types["builtin_interfaces/msg/Time"](sec, nsec))
     return bytes(ts.serialize_cdr(msg, CLOCK_TYPE))
 

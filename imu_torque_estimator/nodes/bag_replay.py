@@ -19,6 +19,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from ..data import bags
+from ..units import NS_PER_S
 from .common import (
     OK,
     ConfigError,
@@ -55,7 +56,7 @@ def shift_header_stamp(raw: bytes, shift_ns: int) -> bytes:
         raise bags.BagError("only little-endian CDR messages can be re-stamped")
     sec = int(np.frombuffer(raw, "<i4", 1, 4)[0])
     nsec = int(np.frombuffer(raw, "<u4", 1, 8)[0])
-    s, n = divmod(sec * 1_000_000_000 + nsec + shift_ns, 1_000_000_000)
+    s, n = divmod(sec * NS_PER_S + nsec + shift_ns, NS_PER_S)
     return raw[:4] + np.int32(s).tobytes() + np.uint32(n).tobytes() + raw[12:]
 
 
@@ -160,7 +161,7 @@ class BagReplay(Node):
 
     def _publish_clock(self, t_ns: int) -> None:
         msg = Clock()
-        msg.clock.sec, msg.clock.nanosec = divmod(int(t_ns), 1_000_000_000)
+        msg.clock.sec, msg.clock.nanosec = divmod(int(t_ns), NS_PER_S)
         self._clock_pub.publish(msg)
 
     def _publish_diagnostics(self) -> None:
