@@ -57,7 +57,7 @@ setup(
         "threadpoolctl>=3.1",
     ],
     extras_require={
-        "test": ["pytest>=7,<8.4", "hypothesis>=6", "ruff>=0.6", "mcap>=1.1"],
+        "test": ["pytest>=7,<8.4", "hypothesis>=6", "ruff>=0.6", "mcap>=1.1", "jsonschema>=4"],
         "biomech": ["opensim>=4.5"],
         "onnx": ["onnxruntime>=1.17", "onnx>=1.15"],
     },

@@ -29,7 +29,7 @@ def _kinematics_code_hash() -> str:
     from .. import kinematics
 
     h = hashlib.sha256()
-    for f in sorted(Path(kinematics.__file__).parent.glob("*.py")):
+    for f in sorted(Path(kinematics.__file__).parent.rglob("*.py")):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 

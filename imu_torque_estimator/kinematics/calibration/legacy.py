@@ -1,4 +1,5 @@
-"""Sensor-to-segment calibration (ROS-free).
+"""Still + functional calibration WITH a nominal mounting (kept for simulated training data, where the
+mounting is known up to +-10 deg; real recordings use the mode algorithms of this package).
 
 Three sources, combined per segment by `calibrate`:
 1. known mounting from config (`Calibration.from_placement`, e.g. `placement.default_placements`): the
@@ -12,18 +13,18 @@ Three sources, combined per segment by `calibrate`:
    axis removed, so turning and axial rotation do not bias it. It fixes the heading of the mounting
    about the vertical. The pelvis' walking rotation has no dominant axis (tilt, obliquity and
    rotation are of similar size), so its heading stays at the nominal mounting.
+The nominal mounting decides the flexion-axis sign here: use the `still`/`walking` modes
+(`calibrate_recording`) when the mounting is unknown.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..body import GRAVITY_M_S2, SEGMENTS
+from ...body import GRAVITY_M_S2, SEGMENTS
+from .model import Calibration, CalibrationError
 
 # Stillness thresholds for the static pose (per sensor): gyro norm and deviation of the specific force
 # norm from its mean. Standing sway is ~0.02 rad/s; walking is > 1 rad/s on the shank.
@@ -32,92 +33,6 @@ STILL_ACC_DEV_M_S2 = 0.4
 # Minimum ratio between the first and second eigenvalue of the angular-rate covariance for the
 # functional flexion axis to be trusted.
 MIN_FUNCTIONAL_EIG_RATIO = 4.0
-
-
-class CalibrationError(ValueError):
-    """Calibration impossible from the data given (names the segment and the reason)."""
-
-
-@dataclass
-class Calibration:
-    """Calibration of one sensor on its segment.
-
-    sensor_to_segment (3,3): v_segment = sensor_to_segment @ v_sensor.
-    sensor_position_m (3,):  sensor origin relative to the segment CoM, segment axes (the lever arm).
-    gyro_bias_rad_s (3,):    gyroscope bias in the sensor frame, subtracted before use.
-    method: how it was obtained; quality: numbers that say how well (e.g. eigenvalue ratio).
-    """
-
-    segment: str
-    sensor_to_segment: np.ndarray
-    sensor_position_m: np.ndarray
-    gyro_bias_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    method: str = "config"
-    quality: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.segment not in SEGMENTS:
-            raise ValueError(f"Calibration: unknown segment {self.segment!r}; known: {list(SEGMENTS)}")
-        r = np.asarray(self.sensor_to_segment, dtype=float)
-        if r.shape != (3, 3) or not np.all(np.isfinite(r)) or np.abs(r @ r.T - np.eye(3)).max() > 1e-6 \
-                or np.linalg.det(r) < 0:
-            raise ValueError(f"Calibration[{self.segment}]: sensor_to_segment must be a proper 3x3 rotation")
-        self.sensor_to_segment = r
-        for name in ("sensor_position_m", "gyro_bias_rad_s"):
-            v = np.asarray(getattr(self, name), dtype=float)
-            if v.shape != (3,) or not np.all(np.isfinite(v)):
-                raise ValueError(f"Calibration[{self.segment}]: {name} must be 3 finite numbers, got {v}")
-            setattr(self, name, v)
-
-    @classmethod
-    def from_placement(cls, placement: object) -> Calibration:
-        """Known mounting (any object with segment, position_m, sensor_to_segment, e.g. SensorPlacement)."""
-        return cls(placement.segment, placement.sensor_to_segment, placement.position_m,  # type: ignore[attr-defined]
-                   method="config")
-
-    def to_dict(self) -> dict:
-        return {"segment": self.segment, "sensor_to_segment": self.sensor_to_segment.tolist(),
-                "sensor_position_m": self.sensor_position_m.tolist(),
-                "gyro_bias_rad_s": self.gyro_bias_rad_s.tolist(), "method": self.method,
-                "quality": {k: float(v) for k, v in self.quality.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Calibration:
-        try:
-            return cls(d["segment"], np.asarray(d["sensor_to_segment"], float),
-                       np.asarray(d["sensor_position_m"], float),
-                       np.asarray(d.get("gyro_bias_rad_s", [0.0, 0.0, 0.0]), float),
-                       d.get("method", "config"), dict(d.get("quality", {})))
-        except KeyError as e:
-            raise ValueError(f"calibration entry {d.get('segment', '?')!r} is missing field {e}") from None
-
-
-def calibrations_to_dict(cal: dict[str, Calibration]) -> dict:
-    """Whole calibration set -> plain dict (JSON/YAML-ready)."""
-    return {"version": 1, "segments": {s: c.to_dict() for s, c in cal.items()}}
-
-
-def calibrations_from_dict(d: dict) -> dict[str, Calibration]:
-    if not isinstance(d, dict) or "segments" not in d:
-        raise ValueError("calibration file must be a mapping with a 'segments' entry")
-    out = {}
-    for s, c in d["segments"].items():
-        cal = Calibration.from_dict({**c, "segment": c.get("segment", s)})
-        if cal.segment != s:
-            raise ValueError(f"calibration entry {s!r} is for segment {cal.segment!r}")
-        out[s] = cal
-    return out
-
-
-def save_calibrations(cal: dict[str, Calibration], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(calibrations_to_dict(cal), indent=1))
-
-
-def load_calibrations(path: str | Path) -> dict[str, Calibration]:
-    try:
-        return calibrations_from_dict(json.loads(Path(path).read_text()))
-    except (json.JSONDecodeError, ValueError) as e:
-        raise ValueError(f"{path}: bad calibration file: {e}") from None
 
 
 def is_still(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray) -> np.ndarray:
