@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from imu_torque_estimator.body import SEGMENTS  # noqa: E402
 from imu_torque_estimator.kinematics import calibration as C  # noqa: E402
-from imu_torque_estimator.kinematics.calibration.walking import PITCH_PRIOR_DEG  # noqa: E402
+from imu_torque_estimator.kinematics.calibration.still import StillMode  # noqa: E402
+from imu_torque_estimator.kinematics.calibration.walking import PITCH_PRIOR_DEG, WalkingMode  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "calibration.json"
 DATA = (ROOT / ".." / "shared" / "data").resolve()
@@ -138,10 +139,18 @@ def run_case(subject, condition, seed, n_strides=10) -> dict:
             "messages": res.messages,
             "segments": {},
         }
+        # ablation: the same mode without the knee-hinge refinement (which real thigh sensors never pass)
+        arms = {s: res.segments[s].sensor_position_m for s in SEGMENTS}
+        plain = WalkingMode(knee_hinge=False) if mode == "walking" else StillMode(knee_hinge=False)
+        ablation = plain.calibrate(rec, arms)
         for s in SEGMENTS:
             c = res.segments[s]
             e = segment_errors(c.sensor_to_segment, placements[s].sensor_to_segment, s)
-            e.update(decided=c.decided, confidence=c.confidence, decided_by=c.decided_by, reason=c.reason)
+            e.update(decided=c.decided, confidence=c.confidence, decided_by=c.decided_by, reason=c.reason,
+                     knee_hinge=c.quality.get("axis_from_knee_hinge", 0.0) == 1.0)
+            a = ablation.segments[s]
+            e["no_hinge"] = {**segment_errors(a.sensor_to_segment, placements[s].sensor_to_segment, s),
+                             "decided": a.decided}
             m["segments"][s] = e
         # streaming: strides (true right heel strikes after the gait start) until converged
         cal = C.Calibrator(SEGMENTS, 100.0, mode, body=model)
@@ -223,6 +232,13 @@ def summarise_sim(cases: list[dict]) -> dict:
                             "p95": float(np.percentile(v, 95)),
                             "max": float(np.max(v)),
                         }
+                d["knee_hinge_used"] = sum(r["knee_hinge"] for r in rows)
+                d["no_hinge_sign_failures"] = sum(r["no_hinge"]["sign_failure"] for r in rows)
+                nh = [r["no_hinge"] for r in rows]
+                nh = [r["rot_deg"] for r in nh if r["decided"] and not r["sign_failure"]]
+                if nh:
+                    d["no_hinge_rot_deg"] = {"p50": float(np.percentile(nh, 50)),
+                                             "p95": float(np.percentile(nh, 95))}
                 ms["segments"][s] = d
             ms["segment_trials"] = all_n
             ms["sign_failures"] = all_fail
@@ -272,6 +288,16 @@ def print_sim(summary: dict) -> None:
                     f"{d.get('z_deg', {}).get('p95', np.nan):6.1f} {h:8.1f} {d['sign_failures']:4d} "
                     f"{d['n'] - d['decided']:4d}"
                 )
+            print(f"  {s:8s} " + " | ".join(cells))
+        print("  the same without the knee-hinge refinement (real thigh sensors never pass its fit test, "
+              "functional.MAX_HINGE_RESIDUAL_RAD_S): rotation p50/p95, and hinge use")
+        for s in SEGMENTS:
+            cells = []
+            for m in MODES:
+                d = g[m]["segments"][s]
+                nh = d.get("no_hinge_rot_deg", {"p50": np.nan, "p95": np.nan})
+                cells.append(f"{nh['p50']:5.1f}/{nh['p95']:5.1f}  hinge used "
+                             f"{d['knee_hinge_used']:3d}/{d['n']:3d}")
             print(f"  {s:8s} " + " | ".join(cells))
         for m in MODES:
             ms = g[m]

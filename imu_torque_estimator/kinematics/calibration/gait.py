@@ -62,6 +62,8 @@ def stride_period_s(rate_norm: np.ndarray, rate_hz: float) -> tuple[float | None
     # the highest local maximum; then prefer the first lag within 85 % of it (a multiple of the period
     # is as periodic as the period itself)
     best = float(ac[lo:][peaks].max())
+    if best < MIN_PERIODICITY:
+        return None, best
     first = next(int(p) for p in peaks if ac[lo + p] >= 0.85 * best)
     k = lo + first
     # parabolic refinement of the peak lag
@@ -157,3 +159,38 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
         return 0.0
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def _spherical(p: np.ndarray) -> np.ndarray:
+    t, f = p
+    return np.array([np.cos(t) * np.cos(f), np.cos(t) * np.sin(f), np.sin(t)])
+
+
+def _angles(j: np.ndarray) -> list[float]:
+    return [float(np.arcsin(np.clip(j[2], -1, 1))), float(np.arctan2(j[1], j[0]))]
+
+
+def hinge_axes(
+    rate_1: np.ndarray, rate_2: np.ndarray, axis_1: np.ndarray, axis_2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Axis of a hinge joint in the frames of the two sensors on either side (Seel, Schauer & Raisch
+    2012, "Joint axis and position estimation from inertial measurement data by exploiting kinematic
+    constraints"): for a hinge, the angular rate components perpendicular to the axis agree in size,
+    |w1 x j1| = |w2 x j2|, whatever the segments' orientation (turning included). Least squares over
+    the samples valid in both, started from `axis_1`, `axis_2` (unit; the result keeps their signs).
+    Returns (j1, j2, RMS residual rad/s)."""
+    from scipy.optimize import least_squares
+
+    ok = np.all(np.isfinite(rate_1), axis=1) & np.all(np.isfinite(rate_2), axis=1)
+    w1, w2 = rate_1[ok], rate_2[ok]
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.cross(w1, _spherical(p[:2])), axis=1) - np.linalg.norm(
+            np.cross(w2, _spherical(p[2:])), axis=1
+        )
+
+    r = least_squares(residual, _angles(axis_1) + _angles(axis_2))
+    j1, j2 = _spherical(r.x[:2]), _spherical(r.x[2:])
+    j1 = j1 if j1 @ axis_1 >= 0 else -j1
+    j2 = j2 if j2 @ axis_2 >= 0 else -j2
+    return j1, j2, float(np.sqrt(np.mean(r.fun**2))) if r.fun.size else float("nan")

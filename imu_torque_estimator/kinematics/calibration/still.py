@@ -71,8 +71,9 @@ class StillMode(CalibrationMethod):
 
     name = "still"
 
-    def __init__(self, min_still_s: float = 1.0) -> None:
+    def __init__(self, min_still_s: float = 1.0, knee_hinge: bool = True) -> None:
         self.min_still_s = min_still_s
+        self.knee_hinge = knee_hinge
 
     def calibrate(
         self, recording: Recording, lever_arms: Mapping[str, np.ndarray], standing: StandingPose | None = None
@@ -91,7 +92,13 @@ class StillMode(CalibrationMethod):
         if standing.window is not None:
             m = int(STANDING_MARGIN_S * recording.rate_hz)
             use[max(0, standing.window.start - m) : standing.window.stop + m] = False
-        a = analyse(recording, vertical=standing.vertical, gyro_bias=standing.gyro_bias_rad_s, use=use)
+        a = analyse(
+            recording,
+            vertical=standing.vertical,
+            gyro_bias=standing.gyro_bias_rad_s,
+            use=use,
+            knee_hinge=self.knee_hinge,
+        )
         extra = {s: {"static_gyro_std_rad_s": standing.gyro_std_rad_s[s]} for s in recording.segments}
         return result_from_analysis(
             a,

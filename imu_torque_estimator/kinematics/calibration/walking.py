@@ -86,9 +86,12 @@ class WalkingMode(CalibrationMethod):
 
     name = "walking"
 
-    def __init__(self, pitch_prior_deg: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    def __init__(
+        self, pitch_prior_deg: Mapping[str, Mapping[str, float]] | None = None, knee_hinge: bool = True
+    ) -> None:
         self.pitch_prior_deg = PITCH_PRIOR_DEG if pitch_prior_deg is None else pitch_prior_deg
+        self.knee_hinge = knee_hinge
 
     def calibrate(self, recording: Recording, lever_arms: Mapping[str, np.ndarray]) -> CalibrationResult:
-        a = analyse(recording, pitch_prior_deg=self.pitch_prior_deg)
+        a = analyse(recording, pitch_prior_deg=self.pitch_prior_deg, knee_hinge=self.knee_hinge)
         return result_from_analysis(a, recording, lever_arms, self.name, self.name)
