@@ -493,3 +493,20 @@ def test_written_file_gives_lever_arms_both_ways(tmp_path, walk) -> None:
     C.save_calibrations(res, path)
     back = C.load_calibrations(path)  # both given: they agree
     np.testing.assert_allclose(back["thigh_l"].sensor_position_m, res.segments["thigh_l"].sensor_position_m)
+
+
+def test_hand_written_example_of_the_docs_loads_and_validates() -> None:
+    """The minimal file shown in docs/calibration.md is valid (schema and loader) and means what the
+    text says: the shank sensor's +z points forward and its +x down."""
+    text = (DOCS / "calibration.md").read_text()
+    block = text.split("Minimal hand-written file:\n\n```json\n", 1)[1].split("```", 1)[0]
+    d = json.loads(block)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(d, json.loads((DOCS / "calibration.schema.json").read_text()))
+    cals = C.calibrations_from_dict(d, body.sensor_set("3imu"))
+    c = cals["shank_l"].sensor_to_segment
+    np.testing.assert_allclose(c @ [0.0, 0.0, 1.0], [1.0, 0.0, 0.0])  # sensor +z -> segment forward
+    np.testing.assert_allclose(c @ [1.0, 0.0, 0.0], [0.0, 0.0, -1.0])  # sensor +x -> down
+    model = body.lower_body_model(76.0, 1.77)
+    np.testing.assert_allclose(cals["shank_l"].sensor_position_m,
+                               C.TapeLeverArm("shank_l", 0.20, 0.04).to_internal(model))
