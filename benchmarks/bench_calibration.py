@@ -166,6 +166,7 @@ def run_case(subject, condition, seed, n_strides=10) -> dict:
         gait_t0 = t[first]
         m["stream_converged"] = conv
         m["stream_strides"] = int(np.sum((hs_r > gait_t0) & (hs_r <= t[k]))) if conv else None
+        m["stream_strides_seen"] = cal.strides_seen if conv else None
         m["stream_gait_s"] = float(t[k] - gait_t0) if conv else None
         if conv:
             m["stream_rot_deg"] = {
@@ -173,6 +174,20 @@ def run_case(subject, condition, seed, n_strides=10) -> dict:
                 for s in SEGMENTS
             }
         out["modes"][mode] = m
+    return out
+
+
+def compact(case: dict) -> dict:
+    """Per-case record for the results file: per segment [rotation, y, z error deg, decided, sign
+    failure, knee hinge used] and the streaming outcome (the summary has the statistics)."""
+    out = {k: case[k] for k in ("subject", "height_m", "condition", "seed")}
+    out["columns"] = ["rot_deg", "y_deg", "z_deg", "decided", "sign_failure", "knee_hinge"]
+    for mode, m in case["modes"].items():
+        out[mode] = {"gait": m["gait"], "mode_used": m["mode_used"], "stream_strides": m["stream_strides"],
+                     "stream_strides_seen": m["stream_strides_seen"], "stream_gait_s": m["stream_gait_s"],
+                     "segments": {s: [round(e["rot_deg"], 2), round(e["y_deg"], 2), round(e["z_deg"], 2),
+                                      e["decided"], e["sign_failure"], e["knee_hinge"]]
+                                  for s, e in m["segments"].items()}}
     return out
 
 
@@ -246,6 +261,10 @@ def summarise_sim(cases: list[dict]) -> dict:
             conv = [c["modes"][mode] for c in sel]
             strides = [m["stream_strides"] for m in conv if m["stream_converged"]]
             ms["stream_converged"] = f"{len(strides)}/{len(conv)}"
+            seen = [m["stream_strides_seen"] for m in conv if m["stream_converged"]]
+            if seen:
+                ms["stream_strides_seen"] = {"p50": float(np.percentile(seen, 50)),
+                                             "p95": float(np.percentile(seen, 95)), "max": int(max(seen))}
             if strides:
                 ms["stream_strides"] = {
                     "p50": float(np.percentile(strides, 50)),
@@ -305,8 +324,11 @@ def print_sim(summary: dict) -> None:
             print(
                 f"  {m:8s} sign failures {ms['sign_failures']}/{ms['segment_trials']}, "
                 f"undecided {ms['undecided']}; "
-                f"streaming converged {ms['stream_converged']}, strides p50 {st.get('p50', np.nan):.0f} "
-                f"p95 {st.get('p95', np.nan):.1f} max {st.get('max', 'n/a')}, rotation error then p50/p95 "
+                f"streaming converged {ms['stream_converged']} after p50/p95/max {st.get('p50', np.nan):.0f}/"
+                f"{st.get('p95', np.nan):.1f}/{st.get('max', 'n/a')} strides (heel strikes since gait start; "
+                f"complete strides it saw: {ms.get('stream_strides_seen', {}).get('p50', np.nan):.0f}/"
+                f"{ms.get('stream_strides_seen', {}).get('p95', np.nan):.1f}/"
+                f"{ms.get('stream_strides_seen', {}).get('max', 'n/a')}), rotation error then p50/p95 "
                 f"{ms.get('stream_rot_deg', {}).get('p50', np.nan):.1f}/"
                 f"{ms.get('stream_rot_deg', {}).get('p95', np.nan):.1f} deg"
             )
@@ -330,7 +352,7 @@ def main() -> int:
             cases.append(run_case(sub, cond, seed))
             if (i + 1) % 10 == 0:
                 print(f"  {i + 1}/{len(jobs)} simulated trials", flush=True)
-        result["simulated"] = {"summary": summarise_sim(cases), "cases": cases}
+        result["simulated"] = {"summary": summarise_sim(cases), "cases": [compact(c) for c in cases]}
         print_sim(result["simulated"]["summary"])
     if "xsens" in sections:
         from bench_calibration_real import xsens_section

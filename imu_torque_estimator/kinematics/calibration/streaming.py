@@ -3,7 +3,9 @@
 `Calibrator` keeps the last `window_s` of samples, watches for still standing (modes still / auto) and
 re-runs the mode's batch algorithm on the window every `evaluate_every_s` once gait is seen. It has
 converged when every segment is decided, has `min_strides` strides, and its rotation moved less than
-`stable_deg` since the previous evaluation. Samples are (S, 3) per sensor, sensor frames, m/s^2 and
+`stable_deg` since the previous evaluation -- or, once every segment has `max_strides` strides, at the
+next evaluation that decides them all (more strides improve the estimate little:
+benchmarks/results/calibration.json). Samples are (S, 3) per sensor, sensor frames, m/s^2 and
 rad/s; a sensor's NaN row is a missing sample (dropout) and does not disturb the others. The
 calibration is per sensor: after convergence a dropout and reconnect needs nothing, and
 `recalibrate(["shank_l"])` redoes one sensor (e.g. after its strap moved) keeping the others.
@@ -52,6 +54,7 @@ class Calibrator:
         window_s: float = 20.0,
         evaluate_every_s: float = 1.0,
         min_strides: int = 3,
+        max_strides: int = 5,
         stable_deg: float = 3.0,
         min_still_s: float = 1.0,
         sensor_ids: Sequence[str] | None = None,
@@ -74,8 +77,9 @@ class Calibrator:
         self._g_buf = np.full((self._w, n, 3), np.nan)
         self._i = 0  # samples received since (re)start
         self._every = max(1, int(round(evaluate_every_s * rate_hz)))
-        self._min_eval = int(round(2.5 * rate_hz))
+        self._min_eval = int(round(2.0 * rate_hz))  # about two walking strides
         self.min_strides = int(min_strides)
+        self.max_strides = max(int(max_strides), self.min_strides)
         self.stable_deg = float(stable_deg)
         self._still_need = max(2, int(round(min_still_s * rate_hz)))
         self._still_run = 0
@@ -183,6 +187,8 @@ class Calibrator:
         segs = self._only or self.segments
         if any(not res.segments[s].decided or res.strides.get(s, 0) < self.min_strides for s in segs):
             return False
+        if min(res.strides.get(s, 0) for s in segs) >= self.max_strides:
+            return True  # enough strides: accept the estimate even if it still moves a little
         prev = self._previous
         if prev is None or any(not prev.segments[s].decided for s in segs):
             return False
