@@ -34,6 +34,7 @@ from scipy.spatial.transform import Rotation
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from imu_torque_estimator.atomic import write_bytes_atomic  # noqa: E402
 from imu_torque_estimator.body import SEGMENTS  # noqa: E402
 from imu_torque_estimator.kinematics import calibration as C  # noqa: E402
 from imu_torque_estimator.kinematics.calibration.still import StillMode  # noqa: E402
@@ -365,7 +366,7 @@ def main() -> int:
     result["wall_time_s"] = time.perf_counter() - t_start
     if not args.quick:
         OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(result, indent=1, default=float))
+        write_bytes_atomic(OUT, json.dumps(result, indent=1, default=float).encode())
         print(f"\nwrote {OUT.relative_to(ROOT)} ({result['wall_time_s']:.0f} s)")
     return 0
 
