@@ -74,10 +74,10 @@ def segment_errors(est: np.ndarray, true: np.ndarray, segment: str) -> dict:
 # ------------------------------------------------------------------------------------------ simulated
 def random_mounting(nominal: dict, rng: np.random.Generator) -> dict:
     """Every sensor at a rotation uniform over SO(3), its site displaced uniformly +-5 cm per axis."""
-    from imu_torque_estimator.sim import imu
+    from imu_torque_estimator.kinematics.placement import SensorPlacement
 
     return {
-        s: imu.SensorPlacement(
+        s: SensorPlacement(
             s, p.position_m + rng.uniform(-0.05, 0.05, 3), Rotation.random(random_state=rng).as_matrix()
         )
         for s, p in nominal.items()
@@ -86,6 +86,7 @@ def random_mounting(nominal: dict, rng: np.random.Generator) -> dict:
 
 def simulate_case(subject, condition: str, seed: int, n_strides: int):
     """One motion, one random mounting -> {mode: (recording, first gait sample)} + truth."""
+    from imu_torque_estimator.kinematics.placement import default_placements
     from imu_torque_estimator.sim import imu
     from imu_torque_estimator.sim.trial import simulate_trial
 
@@ -94,7 +95,7 @@ def simulate_case(subject, condition: str, seed: int, n_strides: int):
         subject, condition, n_strides=n_strides, rate_hz=100.0, imu_errors="ideal", seed=seed, trunk_passes=1
     )
     model = subject.model()
-    nominal = imu.default_placements(model)
+    nominal = default_placements(model)
     placements = random_mounting(nominal, rng)
     # the mounting is drawn above: the error model's own (+-10 deg, +-3 cm) perturbation is switched off
     errors = imu.ImuErrorModel.mti3().replace(mounting_rotation_max_rad=0.0, placement_offset_max_m=0.0)

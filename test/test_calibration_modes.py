@@ -14,6 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from imu_torque_estimator import body
 from imu_torque_estimator.kinematics import calibration as C
+from imu_torque_estimator.kinematics.placement import SensorPlacement, default_placements
 from imu_torque_estimator.sim import imu
 from imu_torque_estimator.sim.subjects import Subject
 from imu_torque_estimator.sim.trial import simulate_trial
@@ -36,8 +37,8 @@ def _signals(condition: str = "walk_1.2", standing: bool = False, seed: int = 4,
     kin = tr.kinematics
     if standing:
         kin, _ = imu.with_standing_prefix(kin, 2.0, 1.0)
-    nominal = imu.default_placements(SUBJECT.model())
-    pl = {s: imu.SensorPlacement(s, p.position_m, np.eye(3)) for s, p in nominal.items()}
+    nominal = default_placements(SUBJECT.model())
+    pl = {s: SensorPlacement(s, p.position_m, np.eye(3)) for s, p in nominal.items()}
     err = imu.ImuErrorModel.mti3().replace(mounting_rotation_max_rad=0.0, placement_offset_max_m=0.0)
     sig = imu.synthesize_imu(kin, pl, err, 100.0, np.random.default_rng(seed)).signals
     return {s: (sig[s].specific_force_m_s2, sig[s].angular_rate_rad_s) for s in SEGS}
@@ -389,7 +390,7 @@ def test_streaming_still_mode_waits_for_standing_and_file_mode_is_immediate(
 # ---------------------------------------------------------------------------------------- lever arms
 def test_tape_lever_arm_matches_the_internal_convention() -> None:
     model = SUBJECT.model()
-    nominal = imu.default_placements(model)
+    nominal = default_placements(model)
     # nominal thigh site: lateral mid-thigh, 4.3 % of stature out from the femur axis
     tape = C.TapeLeverArm.from_internal("thigh_r", nominal["thigh_r"].position_m, model)
     assert tape.along_m == pytest.approx(0.5 * model.segments["thigh_r"].length_m)

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...body import SEGMENTS, LowerBodyModel, lower_body_model
+from ..placement import default_placements, segment_com_m
 
 
 def _com(model: LowerBodyModel, segment: str) -> np.ndarray:
-    from ...sim.imu import segment_com_m  # the one definition of the segment CoM in its own frame
-
-    return segment_com_m(model, segment)
+    return segment_com_m(model, segment)  # the one definition of the segment CoM in its own frame
 
 
 @dataclass(frozen=True)
@@ -96,9 +95,7 @@ def resolve_lever_arms(
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Internal lever arm per segment: from `lever_arms[segment]` (a TapeLeverArm, a mapping with the
     TapeLeverArm fields, or an internal (3,) vector), else the nominal sensor site of the body model
-    (sim.imu.default_placements). Returns (lever arms, notes for the report)."""
-    from ...sim.imu import default_placements
-
+    (placement.default_placements). Returns (lever arms, notes for the report)."""
     notes = []
     if model is None:
         model = default_body()
