@@ -18,8 +18,8 @@ predictors and the RNNs run on:
    (the NumPy streaming engine), evaluated after `warmup_cycles` cycles;
 5. reference: right-leg moments in the project convention (data.biomac), in Nm/kg with the file's body
    mass; without a mass (IMU_walking_P03) only the correlation is reported. Left leg: no reference.
-   Force-plate events (the oracle) from the right vertical GRF (> 0.03 BW), the left leg's by a half-cycle
-   shift (the files give L_HS at 50 % for walking).
+   Force-plate events (the oracle) from the right vertical GRF (> 0.03 BW, linearly resampled), the left
+   leg's by a half-cycle shift (the files give L_HS at 50 % for walking).
 In IMU_walking_P03 the left-leg accelerometers are copies of the right leg's shifted by half a cycle;
 their medio-lateral (OpenSim z) axis is negated so the copy is a mirror image (a left leg), stated in
 the notes.
@@ -87,7 +87,14 @@ def _right(kind: str) -> str:
 
 
 def _periodic(x: np.ndarray, n: int) -> np.ndarray:
+    """FFT resampling of one periodic cycle (IMU signals and moments: smooth)."""
     return resample(np.asarray(x, float), n, axis=0)
+
+
+def _periodic_linear(x: np.ndarray, n: int) -> np.ndarray:
+    """Linear resampling of one periodic cycle (the GRF: FFT would ring around contact and toe off)."""
+    x = np.asarray(x, float)
+    return np.interp(np.arange(n) * len(x) / n, np.arange(len(x) + 1), np.r_[x, x[:1]])
 
 
 def _crossings(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +138,7 @@ def biomac_recording(cycle: BiomacCycle, rate_hz: float = 100.0, n_cycles: int =
     ref = cycle.moments_nm_per_kg() if cycle.mass_kg is not None else cycle.moments_nm
     for joint, m in ref.items():
         truth[:, JOINTS.index(joint)] = np.tile(_periodic(m, nc), n_cycles)
-    on = _periodic(cycle.grf_bw[:, 1], nc) > GRF_ON_BW
+    on = _periodic_linear(cycle.grf_bw[:, 1], nc) > GRF_ON_BW
     hs, to = _crossings(on)
     offs = np.arange(n_cycles)[:, None] * nc
     events = {"r": {"heel_strike": (hs[None] + offs).ravel(), "toe_off": (to[None] + offs).ravel()},

@@ -206,6 +206,8 @@ def plot_traces(cases: list[CaseResult], path: str | Path) -> Path:
 
 # ------------------------------------------------------------------------ real-signal yardstick (issue 16)
 YARD_KINDS = ("hip", "knee", "ankle")
+SHORT_COLUMN = {"sim": "sim\nheld-out", "real_walk": "real-motion\nwalk", "real_run": "real-motion\nrun",
+                "biomac_walk": "BioMAC\nwalk", "biomac_run": "BioMAC\nrun"}
 UNIT_TEXT = {"trial": "trials", "phase_block": "phase blocks of the one averaged cycle", "stride": "strides"}
 
 
@@ -393,7 +395,7 @@ def plot_yardstick(res: dict, path: str | Path) -> Path:
                 hi.append(ci[1] - e)
             ax.bar(x + (i - (len(methods) - 1) / 2) * width, v, width, yerr=[lo, hi], capsize=2,
                    label=y["rows"][m])
-        ax.set_xticks(x, [c["label"].replace(", ", "\n") for c in cols], fontsize=7)
+        ax.set_xticks(x, [SHORT_COLUMN.get(k, k) for k in y["columns"]], fontsize=8)
         ax.set_title(kind)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("RMSE (Nm/kg), 95 % bootstrap interval")

@@ -399,9 +399,11 @@ class _MeanCurve(Baseline):
         self.curves = curves
 
     def settings(self) -> dict:
-        """The predictor's choices (reported with every result)."""
+        """The predictor's choices and the recordings its curves come from (reported with every result)."""
+        cs = self.curves
         return {"timing": self.timing, "speed_model": self.speed_model, "contralateral": self.contralateral,
-                "mid_swing_anchor": self.mid_swing}
+                "mid_swing_anchor": self.mid_swing,
+                "curves_from": sorted(n for m in cs.modes.values() for n in m.trials) if cs else []}
 
     def fit(self, recordings: Sequence[Recording]) -> _MeanCurve:
         self.curves = fit_curves(recordings, self.speed_model)
