@@ -41,8 +41,6 @@ from ..body import JOINTS, R_OSIM_TO_ROS, SEGMENTS, lower_body_model
 from ..data.biomac import BiomacCycle, read_cycle
 from ..model import metrics as M
 from ..model.bundle import Bundle
-from ..model.dataset import select_features
-from ..model.engine import run_sequence
 from .baselines import Baseline, Recording
 from .bootstrap import phase_blocks, rmse_r_ci
 
@@ -157,21 +155,11 @@ def evaluate_biomac(cycle: BiomacCycle, bundles: dict[str, Bundle] | None = None
                     n_cycles: int = N_CYCLES) -> BiomacResult:
     """Run the shipped models (`bundles` {sensor_set: Bundle}) and fitted `baselines` {name: predictor}
     on one cycle; the zero predictor is always included."""
-    from .baselines import make_baseline
+    from .yardstick import predict_all
 
     rec = biomac_recording(cycle, rate_hz, n_cycles)
     e = int(rec.meta["eval_from"])
-    pred: dict[str, np.ndarray] = {}
-    info: dict[str, dict] = {}
-    for name, b in {"zero": make_baseline("zero"), **(baselines or {})}.items():
-        p = b.predict(rec)
-        pred[name] = p.moments_nm_per_kg[e:]
-        info[name] = p.info
-    for set_name, bundle in (bundles or {}).items():
-        if abs(bundle.rate_hz - rate_hz) > 1e-6:
-            raise ValueError(f"model {set_name} runs at {bundle.rate_hz} Hz, the recording at {rate_hz} Hz")
-        x = select_features(rec.features, rec.feature_names, set_name)
-        pred[f"rnn_{set_name}"] = run_sequence(bundle, x)[e:, :len(JOINTS)]
+    pred, info = predict_all(rec, bundles, baselines, e)
     nc = int(rec.meta["samples_per_cycle"])
     phase = (np.arange(len(rec))[e:] % nc) / nc
     meta = {"file": str(cycle.path), "mode": cycle.mode, "speed_m_s": round(cycle.speed_m_s, 3),

@@ -34,12 +34,20 @@ def metrics_table(groups: dict[str, dict], title_col: str = "group") -> list[str
     return lines
 
 
-def kinds_table(rows: dict[str, dict[str, float]], label: str = "method") -> list[str]:
-    """Markdown rows: ankle -> knee -> hip RMSE and hip minus ankle per method."""
+def kinds_table(rows: dict[str, dict[str, float]], label: str = "method",
+                ci: dict | None = None) -> list[str]:
+    """Markdown rows: ankle -> knee -> hip RMSE and hip minus ankle per method; with `ci` ({method:
+    {kind: [lo, hi]}}, evaluation.study.ankle_to_hip_ci) each value gets its 95 % interval."""
+    def one(v: float, iv, fmt: str) -> str:
+        s = format(v, fmt)
+        return s + (f" [{format(iv[0], fmt)}, {format(iv[1], fmt)}]" if iv else "")
+
     lines = [f"| {label} | ankle | knee | hip | hip - ankle |", "|---|---|---|---|---|"]
     for k, v in rows.items():
-        lines.append(f"| {METHOD_LABEL.get(k, k)} | {v['ankle']:.3f} | {v['knee']:.3f} | {v['hip']:.3f} | "
-                     f"{v['hip_minus_ankle']:+.3f} |")
+        c = (ci or {}).get(k, {})
+        lines.append(f"| {METHOD_LABEL.get(k, k)} | {one(v['ankle'], c.get('ankle'), '.3f')} | "
+                     f"{one(v['knee'], c.get('knee'), '.3f')} | {one(v['hip'], c.get('hip'), '.3f')} | "
+                     f"{one(v['hip_minus_ankle'], c.get('hip_minus_ankle'), '+.3f')} |")
     return lines
 
 
@@ -59,7 +67,7 @@ def write_markdown(res: dict, path: str | Path) -> Path:
             "Targets: hip <= 0.15, knee <= 0.15, ankle <= 0.12 Nm/kg; 3 IMU within 0.02 of 7 IMU "
             "(paper: hip ~0.18).", ""]
     out += kinds_table({k: r["ankle_to_hip"]["all"][k] for k in ("rnn_7imu", "rnn_3imu")},
-                       "model (all trials)")
+                       "model (all trials)", ci=r.get("ankle_to_hip_ci", {}).get("all"))
     out += ["", "Target check (sides pooled, all real trials):", "", "| joint | target | 7 IMU | 3 IMU | "
             "3 - 7 | met (7 / 3) |", "|---|---|---|---|---|---|"]
     for kind in JOINT_KINDS:
@@ -86,13 +94,14 @@ def write_markdown(res: dict, path: str | Path) -> Path:
             ""]
     for g in ("all", "walk", "run"):
         if g in r["ankle_to_hip"]:
-            out += [f"Real trials, {g}:", ""] + kinds_table(r["ankle_to_hip"][g]) + [""]
+            out += [f"Real trials, {g} (95 % bootstrap intervals over trials):", ""]
+            out += kinds_table(r["ankle_to_hip"][g], ci=r.get("ankle_to_hip_ci", {}).get(g)) + [""]
     s = res["sim_subjects"]
     for g in ("all", "walk", "run"):
         if g in s["ankle_to_hip"]:
             out += [f"Held-out simulated subjects ({', '.join(s['subjects'])}; {s['n_trials']} trials), "
                     f"{g}:", ""]
-            out += kinds_table(s["ankle_to_hip"][g]) + [""]
+            out += kinds_table(s["ankle_to_hip"][g], ci=s.get("ankle_to_hip_ci", {}).get(g)) + [""]
     out += ["## 3. Held-out simulated subjects per condition (datasets/paper12 test split)", ""]
     for meth, ev in res["per_condition"].items():
         out += [f"### {meth} ({ev['n_trials']} trials, subjects {', '.join(ev['subjects'])}; first "
@@ -364,7 +373,13 @@ def yardstick_markdown(res: dict) -> list[str]:
             "baseline needs one heel strike or mid-swing per leg to synchronise and outputs 0 before "
             "(its unsynchronised fraction is in study.json: baseline_info); the RNN has no such start-up.",
             "- BioMAC: one stride-averaged cycle per file, tiled; intervals are within-cycle only. "
-            "IMU_walking_P03 gives no body mass (r only) and its left-leg accelerometers are copies.",
+            "IMU_walking_P03 gives no body mass (r only) and its left-leg accelerometers are copies. No "
+            "IMU-driven ID row: the files give the right foot's GRF without centre of pressure and no left "
+            "GRF.",
+            "- What BioMAC influenced: nothing was fitted or selected on it (the selection grid and score "
+            "were fixed before its first evaluation). Its shank gyroscope traces (signals, not moments) were "
+            "looked at, next to the real-motion trials' synthesised ones, when the heel-strike rule (zero "
+            "crossing after mid-swing) was chosen.",
             "- Force-plate (oracle) events are each data set's own threshold crossings of (filtered or "
             "averaged) vertical GRF, so their timing relative to the moments differs between labs by a few "
             "samples; the IMU-timed row uses one detector everywhere.", ""]

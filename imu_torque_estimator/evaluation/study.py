@@ -377,6 +377,27 @@ def _by_mode(cases: list[CaseResult], key: str = "mode") -> dict[str, dict]:
     return out
 
 
+def ankle_to_hip_ci(cases: list[CaseResult], n_boot: int = 2000, key: str = "mode") -> dict[str, dict]:
+    """95 % bootstrap intervals (over trials) of `_by_mode`: {group: {method: {ankle|knee|hip: [lo, hi],
+    hip_minus_ankle: [lo, hi] (paired: the same resampled trials for both joints)}}}."""
+    from .bootstrap import paired_rmse_difference_ci
+    from .yardstick import KIND_COLUMNS, column_cells
+
+    modes = sorted({c.meta[key] for c in cases})
+    groups = {"all": cases} | {m: [c for c in cases if c.meta[key] == m] for m in modes}
+    out: dict[str, dict] = {}
+    for g, cs in groups.items():
+        methods = list(cs[0].pred)
+        cells = column_cells(cs, "trial", methods, n_boot)
+        out[g] = {}
+        for m, kinds in cells.items():
+            units = {k: [(c.pred[m][:, cols], c.true[:, cols]) for c in cs]
+                     for k, cols in KIND_COLUMNS.items()}
+            d = paired_rmse_difference_ci(units["hip"], units["ankle"], "trial", n_boot)
+            out[g][m] = {k: v["rmse_ci"] for k, v in kinds.items()} | {"hip_minus_ankle": d["diff_ci"]}
+    return out
+
+
 NOTES = [
     "Real trials: kinematics resampled to the models' 100 Hz (Slerp / cubic spline), 2 s still standing + "
     "1 s transition prepended, 7 IMUs synthesised with ImuErrorModel.mti3() (seed 0, de Leva body of the "
@@ -554,9 +575,10 @@ def run_study(models_dir: str | Path, dataset_dir: str | Path, workers: int = 2,
     res["real_trials"] = {"methods": methods, "skip_s": SKIP_S,
                           "per_trial": {c.name: _case_summary(c) for c in real},
                           "pooled": pooled(real, lambda m: str(m["mode"])),
-                          "ankle_to_hip": _by_mode(real)}
+                          "ankle_to_hip": _by_mode(real), "ankle_to_hip_ci": ankle_to_hip_ci(real, n_boot)}
     res["sim_subjects"] = {"subjects": subjects, "n_trials": len(sim), "trials": [c.meta for c in sim],
-                           "pooled": pooled(sim, lambda m: str(m["mode"])), "ankle_to_hip": _by_mode(sim)}
+                           "pooled": pooled(sim, lambda m: str(m["mode"])), "ankle_to_hip": _by_mode(sim),
+                           "ankle_to_hip_ci": ankle_to_hip_ci(sim, n_boot)}
     say("per-condition metrics on the test subjects")
     res["per_condition"] = per_condition(bundles, dataset_dir, workers)
     res["_biomac_results"] = biomac

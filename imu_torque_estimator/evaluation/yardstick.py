@@ -46,6 +46,30 @@ MEAN_CURVE_GRID = {"speed_model": ("swing_peak", "none"), "contralateral": (True
                    "mid_swing": (True, False)}
 
 
+def predict_all(rec: Recording, bundles: dict | None = None, baselines: dict | None = None,
+                from_sample: int = 0) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Every method on one recording of any source (BioMAC, a user's recording once calibrated):
+    zero, the given fitted `baselines` {name: Baseline}, and the shipped RNNs {sensor_set: Bundle}
+    through the NumPy streaming engine (model.engine.run_sequence, from a reset state at sample 0).
+    Returns ({method: (N - from_sample, 6) Nm/kg}, {method: info})."""
+    from ..model.dataset import select_features
+    from ..model.engine import run_sequence
+
+    pred: dict[str, np.ndarray] = {}
+    info: dict[str, dict] = {}
+    for name, b in {"zero": make_baseline("zero"), **(baselines or {})}.items():
+        p = b.predict(rec)
+        pred[name] = p.moments_nm_per_kg[from_sample:]
+        info[name] = p.info
+    for set_name, bundle in (bundles or {}).items():
+        if abs(bundle.rate_hz - rec.rate_hz) > 1e-6:
+            raise ValueError(f"model {set_name} runs at {bundle.rate_hz} Hz, recording {rec.name!r} is at "
+                             f"{rec.rate_hz} Hz: resample it first")
+        x = select_features(rec.features, rec.feature_names, set_name)
+        pred[f"rnn_{set_name}"] = run_sequence(bundle, x)[from_sample:, :len(JOINTS)]
+    return pred, info
+
+
 def _units(cases: Sequence, method: str, kind: str, unit: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bootstrap units of one cell from cases with .pred, .true (N, 6) and (phase blocks) .phase."""
     cols = KIND_COLUMNS[kind]
