@@ -154,49 +154,6 @@ def _plot_accuracy(acc: dict, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- realism
-def _real_recording(xsens_dir: Path) -> dict:
-    from ..body import SEGMENTS, lower_body_model
-    from ..data.xsens_text import read_xsens_trial
-    from ..kinematics import calibrate, find_still_window
-    from ..kinematics.placement import default_placements
-
-    sig = read_xsens_trial(xsens_dir)
-    segs = tuple(s for s in SEGMENTS if s in sig)
-    rates = {round(1.0 / float(np.median(np.diff(sig[s].time_s))), 3) for s in segs}
-    if len(rates) != 1:
-        raise ValueError(f"{xsens_dir}: sensors have different rates {rates}")
-    rate = rates.pop()
-    n = min(len(sig[s].time_s) for s in segs)
-    f = np.stack([sig[s].specific_force_m_s2[:n] for s in segs])
-    w = np.stack([sig[s].angular_rate_rad_s[:n] for s in segs])
-    ok = np.all(np.isfinite(f), axis=(0, 2)) & np.all(np.isfinite(w), axis=(0, 2))
-    f, w = f[:, ok], w[:, ok]
-    win = find_still_window(f, w, rate)
-    if win is None:
-        raise ValueError(f"{xsens_dir}: no still standing period found for the static calibration")
-    walk = slice(win.stop + int(rate), f.shape[1])
-    # Mounting unknown: data-driven rotation (static z, functional y with gait-physics sign); lever arms
-    # from the default sensor sites of a 75 kg / 1.75 m body (the subject's anthropometry is not given).
-    nominal = default_placements(lower_body_model(75.0, 1.75))
-    static = {s: (f[i, win], w[i, win]) for i, s in enumerate(segs)}
-    # eigenvalue ratio threshold lowered to 2.5: the subject turns during the recording
-    cal = calibrate({s: nominal[s] for s in segs}, static,
-                    {s: (f[i, walk], w[i, walk]) for i, s in enumerate(segs)}, sign_from_gait=True,
-                    min_eig_ratio=2.5)
-    # convergence: functional axis from successive 5 s windows vs the whole walk
-    conv: dict[str, list[float]] = {s: [] for s in segs}
-    step = int(5 * rate)
-    for a in range(walk.start, f.shape[1] - step + 1, step):
-        part = calibrate({s: nominal[s] for s in segs}, static,
-                         {s: (f[i, a:a + step], w[i, a:a + step]) for i, s in enumerate(segs)},
-                         sign_from_gait=True, min_eig_ratio=2.5)
-        for s in segs:
-            c = part[s].sensor_to_segment @ cal[s].sensor_to_segment.T
-            conv[s].append(float(np.degrees(np.arccos(np.clip((np.trace(c) - 1) / 2, -1, 1)))))
-    return {"segments": segs, "rate_hz": rate, "f": f, "w": w, "still": win, "walk": walk, "cal": cal,
-            "convergence_deg": conv}
-
-
 def realism_study(xsens_dir: Path, n_subjects: int, seed: int) -> dict:
     from ..body import SEGMENTS, SENSOR_SETS
     from ..evaluation.kinematics_accuracy import detect_strides, signal_summary
@@ -208,7 +165,9 @@ def realism_study(xsens_dir: Path, n_subjects: int, seed: int) -> dict:
     from ..sim.trial import simulate_trial
 
     t0 = time.perf_counter()
-    real = _real_recording(xsens_dir)
+    from ..evaluation.xsens_walk import load_calibrated_walk
+
+    real = load_calibrated_walk(xsens_dir)
     segs, rate, walk = real["segments"], real["rate_hz"], real["walk"]
     f, w, cal = real["f"][:, walk], real["w"][:, walk], real["cal"]
     i_sh = segs.index("shank_r")

@@ -1,4 +1,5 @@
-"""`imu-torque study`: the paper's comparison study -> benchmarks/results/study.json, study.md, PNGs."""
+"""`imu-torque study`: shipped models beside baselines on real signals, and the paper's comparison study
+-> benchmarks/results/study.json, study.md, PNGs; the model cards' and the README's results blocks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 from pathlib import Path
 
 NAME = "study"
-HELP = "comparison study: shipped models on real trials and held-out subjects, RNN vs IMU-driven ID"
+HELP = ("comparison study: shipped models beside baselines (zero, gait-phase mean curve) on real and "
+        "simulated data with bootstrap intervals, RNN vs IMU-driven ID")
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the 3-fold grouped-by-subject CV (6 short trainings, ~7 min, 2 cores) "
                              "and write study_cv.json; without it an existing study_cv.json is reported")
     parser.add_argument("--cv-budget-s", type=float, default=120.0, help="training time per CV fold (120 s)")
+    shared = _ROOT / ".." / "shared" / "data"
+    parser.add_argument("--biomac", type=Path, default=shared / "biomac_dorschky2019_imu" / "converted",
+                        help="held-out real-IMU cycles (BioMAC converted/*.npz); skipped if absent")
+    parser.add_argument("--xsens", type=Path, default=shared / "opensense_xsens_walk",
+                        help="real Xsens walk for the plausibility check; skipped if absent")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates per interval (2000)")
+    parser.add_argument("--no-update-docs", action="store_true",
+                        help="do not rewrite the results blocks of models/*/MODEL_CARD.md and README.md")
 
 
 def _git_commit() -> str:
@@ -37,7 +47,17 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _public(x):
+    """The results without private entries (keys starting with '_': arrays kept for plots only)."""
+    if isinstance(x, dict):
+        return {k: _public(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, list):
+        return [_public(v) for v in x]
+    return x
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import write_bytes_atomic
     from ..evaluation import report
     from ..evaluation.study import run_study
 
@@ -48,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res, real = run_study(args.models, args.data, args.workers,
                           progress=lambda m: print(f"[{time.perf_counter() - t0:6.1f} s] {m}", flush=True),
-                          sim_trials=args.sim_trials)
+                          sim_trials=args.sim_trials,
+                          biomac_dir=args.biomac if args.biomac.is_dir() else None,
+                          xsens_dir=args.xsens if args.xsens.is_dir() else None, n_boot=args.n_boot)
+    res.pop("_biomac_results", None)
     cv_path = args.out / "study_cv.json"
     if args.cv:
         from ..evaluation.cv import grouped_cv
@@ -62,8 +85,15 @@ def run(args: argparse.Namespace) -> int:
     res["runtime_s"] = round(time.perf_counter() - t0, 1)
     res["git_commit"] = _git_commit()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "study.json").write_text(json.dumps(res, indent=1) + "\n")
+    write_bytes_atomic(args.out / "study.json", (json.dumps(_public(res), indent=1) + "\n").encode())
     md = report.write_markdown(res, args.out / "study.md")
+    report.plot_yardstick(res, args.out / "study_yardstick.png")
+    if not args.no_update_docs and args.models.resolve() == (_ROOT / "models").resolve():
+        for s in ("3imu", "7imu"):
+            report.replace_block(args.models / s / "MODEL_CARD.md", report.model_card_block(res, s),
+                                 report.CARD_START, report.CARD_END, append_if_missing=True)
+        report.replace_block(_ROOT / "README.md", report.readme_block(res), report.README_START,
+                             report.README_END)
     report.plot_ankle_to_hip(res, args.out / "study_ankle_to_hip.png")
     report.plot_conditions(res, args.out / "study_conditions.png")
     show = ("opensim_walk_rajagopal", "ktk_walk", "hamner_run_subject04_run300")

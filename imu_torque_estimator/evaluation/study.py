@@ -34,6 +34,8 @@ from ..model.bundle import Bundle
 from ..model.dataset import select_features, trial_calibration
 from ..model.engine import run_sequence
 from ..motion import FootContact, SegmentKinematics
+from .baselines import Recording
+from .gait_events import events_from_contact
 from .imu_id import (
     align_headings,
     geometry_from_kinematics,
@@ -140,6 +142,9 @@ class CaseResult:
     time_s: np.ndarray
     true: np.ndarray
     pred: dict[str, np.ndarray]
+    recording: Recording | None = None  # the predictors' input; evaluated rows = recording[eval_from:]
+    info: dict[str, dict] = dataclasses.field(default_factory=dict)  # per-method flags (baselines)
+    phase: np.ndarray | None = None  # gait phase of the evaluated samples (one-cycle data: phase blocks)
 
     def metrics(self) -> dict[str, dict]:
         return {k: _metrics(p, self.true) for k, p in self.pred.items()}
@@ -158,10 +163,26 @@ def _rnn_predictions(bundles: dict[str, Bundle], f7: np.ndarray, first: int, sel
     return out
 
 
-def real_trial_case(trial, bundles: dict[str, Bundle], rate_hz: float = 100.0, seed: int = 0,
-                    sex: str = "male") -> CaseResult:
-    """All methods on one real EvalTrial (see module docstring). `sex` is used for the de Leva
-    inertials and nominal IMU placements (the trials do not record it)."""
+@dataclasses.dataclass
+class RealSignals:
+    """A real trial with its synthesised IMUs: everything the methods of `real_trial_case` share."""
+
+    trial: object          # the EvalTrial resampled to the models' rate
+    full: SegmentKinematics  # standing prefix + transition + the trial's kinematics
+    first: int             # index of the trial's first sample in `full`
+    imu: tuple[np.ndarray, np.ndarray]  # specific force, angular rate (7, N, 3), SEGMENTS order
+    calibration: dict
+    features_7imu: np.ndarray
+    model: object          # LowerBodyModel (de Leva) of the trial's body
+    height_m: float
+    still_window: slice
+    recording: Recording   # predictors' view: features, truth, force-plate events
+
+
+def real_trial_signals(trial, rate_hz: float = 100.0, seed: int = 0, sex: str = "male") -> RealSignals:
+    """Resample one real EvalTrial, prepend standing, synthesise 7 IMUs (MTi-3 errors), calibrate
+    statically, extract features (see module docstring). `sex` is used for the de Leva inertials and
+    nominal IMU placements (the trials do not record it)."""
     from ..kinematics.placement import default_placements
     from ..sim.imu import ImuErrorModel, synthesize_imu, with_standing_prefix
 
@@ -181,6 +202,28 @@ def real_trial_case(trial, bundles: dict[str, Bundle], rate_hz: float = 100.0, s
         raise ValueError(f"{trial.name}: no still window in the synthesised standing prefix")
     cal = K.calibrate(nominal, {s: (f[i, win], w[i, win]) for i, s in enumerate(SEGMENTS)})
     f7 = K.estimate_features((f, w), "7imu", rate_hz, cal)
+    n = f7.shape[0]
+    truth = np.full((n, len(JOINTS)), np.nan)
+    truth[first:] = tr.moments_nm_per_kg
+    events = {}
+    for side, c in tr.contacts.items():
+        hs, to = events_from_contact(c.force_n[:, 2], GRF_ON_N)
+        events[side] = {"heel_strike": hs + first, "toe_off": to + first}
+    rec = Recording(trial.name, rate_hz, f7, K.feature_names("7imu"), float(height), truth, events,
+                    trial.mode, float(trial.speed_m_s),
+                    {"eval_from": first + int(round(SKIP_S * rate_hz)), "motion_from": first})
+    return RealSignals(tr, full, first, (f, w), cal, f7, model, float(height), win, rec)
+
+
+def real_trial_case(trial, bundles: dict[str, Bundle], rate_hz: float = 100.0, seed: int = 0,
+                    sex: str = "male", signals: RealSignals | None = None) -> CaseResult:
+    """All model-based methods on one real EvalTrial (see module docstring); baselines are added by
+    `add_baselines`. `signals`: a precomputed `real_trial_signals` result (else computed here)."""
+    sig = signals or real_trial_signals(trial, rate_hz, seed, sex)
+    tr, full, first, (f, w) = sig.trial, sig.full, sig.first, sig.imu
+    cal, f7 = sig.calibration, sig.features_7imu
+    kin = tr.kinematics
+    model, height, win = sig.model, sig.height_m, sig.still_window
     skip = int(round(SKIP_S * rate_hz))
     sel = slice(first + skip, None)
     pred = _rnn_predictions(bundles, f7, first, sel)
@@ -199,7 +242,8 @@ def real_trial_case(trial, bundles: dict[str, Bundle], rate_hz: float = 100.0, s
             "height_estimated": bool(not np.isfinite(tr.height_m)),
             "source_rate_hz": round(1.0 / float(np.median(np.diff(trial.kinematics.time_s))), 2),
             "n_eval_samples": int(len(kin) - skip), "still_window_samples": int(win.stop - win.start)}
-    return CaseResult(trial.name, meta, kin.time_s[skip:], tr.moments_nm_per_kg[skip:], pred)
+    return CaseResult(trial.name, meta, kin.time_s[skip:], tr.moments_nm_per_kg[skip:], pred,
+                      recording=sig.recording)
 
 
 def _slice_kin(kin: SegmentKinematics, sel: slice) -> SegmentKinematics:
@@ -270,7 +314,21 @@ def sim_case(trial, bundles: dict[str, Bundle], calibration: str = "static") -> 
     meta = {k: m[k] for k in keys if k in m} | {
         "imu_id_heading_alignment_deg": {k: round(v, 1) for k, v in heading_deg.items()}}
     return CaseResult(str(m["trial_id"]), meta, trial.time_s[sel], trial.moments_nm_per_kg[sel, :len(JOINTS)],
-                      pred)
+                      pred, recording=sim_recording(trial, f7, skip))
+
+
+def sim_recording(trial, features_7imu: np.ndarray, eval_from: int) -> Recording:
+    """The predictors' view of a simulated trial: its features, truth and the simulator's events."""
+    m = trial.meta
+    t = np.asarray(trial.time_s, float)
+    ev = m.get("events", {})
+    k = np.arange(len(t), dtype=float)
+    events = {s: {"heel_strike": np.interp(np.asarray(ev.get(f"heel_strikes_{s}_s", []), float), t, k),
+                  "toe_off": np.interp(np.asarray(ev.get(f"toe_offs_{s}_s", []), float), t, k)}
+              for s in SIDES}
+    return Recording(str(m["trial_id"]), float(m["rate_hz"]), features_7imu, K.feature_names("7imu"),
+                     float(m["height_m"]), trial.moments_nm_per_kg[:, :len(JOINTS)], events, str(m["mode"]),
+                     float(m["speed_m_s"]), {"eval_from": int(eval_from), "subject_id": m.get("subject_id")})
 
 
 # ----------------------------------------------------------------------------------- summaries
@@ -319,6 +377,27 @@ def _by_mode(cases: list[CaseResult], key: str = "mode") -> dict[str, dict]:
     return out
 
 
+def ankle_to_hip_ci(cases: list[CaseResult], n_boot: int = 2000, key: str = "mode") -> dict[str, dict]:
+    """95 % bootstrap intervals (over trials) of `_by_mode`: {group: {method: {ankle|knee|hip: [lo, hi],
+    hip_minus_ankle: [lo, hi] (paired: the same resampled trials for both joints)}}}."""
+    from .bootstrap import paired_rmse_difference_ci
+    from .yardstick import KIND_COLUMNS, column_cells
+
+    modes = sorted({c.meta[key] for c in cases})
+    groups = {"all": cases} | {m: [c for c in cases if c.meta[key] == m] for m in modes}
+    out: dict[str, dict] = {}
+    for g, cs in groups.items():
+        methods = list(cs[0].pred)
+        cells = column_cells(cs, "trial", methods, n_boot)
+        out[g] = {}
+        for m, kinds in cells.items():
+            units = {k: [(c.pred[m][:, cols], c.true[:, cols]) for c in cs]
+                     for k, cols in KIND_COLUMNS.items()}
+            d = paired_rmse_difference_ci(units["hip"], units["ankle"], "trial", n_boot)
+            out[g][m] = {k: v["rmse_ci"] for k, v in kinds.items()} | {"hip_minus_ankle": d["diff_ci"]}
+    return out
+
+
 NOTES = [
     "Real trials: kinematics resampled to the models' 100 Hz (Slerp / cubic spline), 2 s still standing + "
     "1 s transition prepended, 7 IMUs synthesised with ImuErrorModel.mti3() (seed 0, de Leva body of the "
@@ -360,10 +439,113 @@ MISSING = [
 ]
 
 
+def add_baselines(cases: list[CaseResult], name: str, predictions: dict) -> None:
+    """Put a baseline's predictions ({recording name: Prediction}) into the cases (evaluated rows)."""
+    for c in cases:
+        p = predictions[c.recording.name]  # type: ignore[union-attr]
+        e = int(c.recording.meta.get("eval_from", 0))  # type: ignore[union-attr]
+        c.pred[name] = p.moments_nm_per_kg[e:]
+        c.info[name] = p.info
+
+
+def run_yardstick(real: list[CaseResult], sim: list[CaseResult], bundles: dict[str, Bundle],
+                  say: Progress, biomac_dir: str | Path | None = None, xsens_dir: str | Path | None = None,
+                  n_boot: int = 2000) -> tuple[dict, list]:
+    """Items 1-2 of issue 16: baselines in the real and simulated cases (mean curves chosen on the
+    selection set), then the held-out real-IMU BioMAC cycles for the chosen settings only, the Xsens
+    plausibility check and the table with bootstrap intervals. Returns (results, BioMAC results)."""
+    from ..data.biomac import list_cycles, read_cycle
+    from . import yardstick as Y
+    from .baselines import make_baseline
+    from .biomac import evaluate_biomac
+    from .gait_events import event_accuracy
+
+    real_recs = [c.recording for c in real]
+    sim_recs = [c.recording for c in sim]
+    say("selection: gait-phase mean-curve settings on real trials (leave-one-trial-out) + simulated subjects")
+    sel = Y.select_mean_curve(real_recs, sim_recs, say)  # type: ignore[arg-type]
+    chosen = sel["chosen"]
+    pr, ps = sel.pop("predictions")
+    oracle_settings = {"speed_model": chosen["speed_model"]}
+    por, pos = Y.loto_predictions("mean_curve_oracle", oracle_settings, real_recs, sim_recs)  # type: ignore[arg-type]
+    zero = make_baseline("zero")
+    for cases, preds, opreds in ((real, pr, por), (sim, ps, pos)):
+        add_baselines(cases, "zero", {c.recording.name: zero.predict(c.recording) for c in cases})  # type: ignore[union-attr]
+        add_baselines(cases, "mean_curve", preds)
+        add_baselines(cases, "mean_curve_oracle", opreds)
+    sel["model_scores"] = Y.model_selection_scores(real, sim, ["zero", "mean_curve_oracle", "imu_id",
+                                                               "rnn_3imu", "rnn_7imu"])
+    fitted = {"mean_curve": make_baseline("mean_curve", **chosen).fit(real_recs),  # type: ignore[arg-type]
+              "mean_curve_oracle": make_baseline("mean_curve_oracle", **oracle_settings).fit(real_recs)}  # type: ignore[arg-type]
+    biomac = []
+    try:
+        paths = list_cycles(biomac_dir)
+    except FileNotFoundError as exc:
+        say(f"BioMAC skipped: {exc}")
+        paths = []
+    for p in paths:
+        say(f"BioMAC (held out, final candidates only): {p.name}")
+        biomac.append(evaluate_biomac(read_cycle(p), bundles, fitted))
+    methods = list(Y.ROWS)
+    cols: dict[str, dict] = {}
+    groups = {"sim": sim, "real_walk": [c for c in real if c.meta["mode"] == "walk"],
+              "real_run": [c for c in real if c.meta["mode"] == "run"],
+              "biomac_walk": [b for b in biomac if b.meta["mode"] == "walk" and b.rmse_valid],
+              "biomac_run": [b for b in biomac if b.meta["mode"] == "run" and b.rmse_valid]}
+    for key, (label, unit) in Y.COLUMNS.items():
+        cases = groups[key]
+        cols[key] = {"label": label, "unit": unit, "cases": [c.name for c in cases],
+                     "cells": Y.column_cells(cases, unit, methods, n_boot),
+                     "vs_mean_curve": Y.paired_vs(cases, unit, methods, "mean_curve", n_boot)}
+    r_only = {b.name: {"label": f"BioMAC {b.name} (no body mass: r only)", "unit": "phase_block",
+                       "cells": Y.column_cells([b], "phase_block", methods, n_boot, rmse=False)}
+              for b in biomac if not b.rmse_valid}
+    out = {"rows": Y.ROWS, "columns": cols, "r_only_columns": r_only,
+           "selection": {k: v for k, v in sel.items()},
+           "fitted_curves": fitted["mean_curve"].curves.info,  # type: ignore[attr-defined]
+           "baseline_info": {"real": {c.name: c.info for c in real},
+                             "sim_summary": _info_summary(sim)},
+           "biomac": {b.name: {"meta": b.meta, "info": b.info} for b in biomac},
+           "events": {"real_motion_trials": event_accuracy(real_recs),  # type: ignore[arg-type]
+                      "simulated": event_accuracy(sim_recs),  # type: ignore[arg-type]
+                      "biomac": event_accuracy([_biomac_rec(p) for p in paths])}}
+    if xsens_dir is not None and Path(xsens_dir).is_dir():
+        from .xsens_walk import xsens_plausibility
+
+        say("real Xsens walk: plausibility (no forces)")
+        try:
+            out["xsens_walk"] = xsens_plausibility(xsens_dir, bundles, fitted["mean_curve"].curves,  # type: ignore[attr-defined]
+                                                   chosen["speed_model"])
+        except ValueError as exc:
+            out["xsens_walk"] = {"error": str(exc)}
+    return out, biomac
+
+
+def _biomac_rec(path):
+    from ..data.biomac import read_cycle
+    from .biomac import biomac_recording
+
+    return biomac_recording(read_cycle(path))
+
+
+def _info_summary(cases: list[CaseResult]) -> dict:
+    """Mean of the numeric baseline flags over cases, per method."""
+    out: dict = {}
+    for meth in ("mean_curve",):
+        vals: dict[str, list] = {}
+        for c in cases:
+            for k, v in c.info.get(meth, {}).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    vals.setdefault(k, []).append(v)
+        out[meth] = {k: round(float(np.mean(v)), 4) for k, v in vals.items()}
+    return out
+
+
 def run_study(models_dir: str | Path, dataset_dir: str | Path, workers: int = 2,
               progress: Progress | None = None, real_names: list[str] | None = None,
-              sim_trials: int | None = None) -> tuple[dict, list[CaseResult]]:
-    """Run parts 1-3; returns (results dict for study.json, real-trial cases for plots)."""
+              sim_trials: int | None = None, biomac_dir: str | Path | None = None,
+              xsens_dir: str | Path | None = None, n_boot: int = 2000) -> tuple[dict, list[CaseResult]]:
+    """Run parts 0-3; returns (results dict for study.json, real-trial cases for plots)."""
     from ..data.real_trials import build_trial, list_real_trials
     from ..model.bundle import load_bundle
 
@@ -373,15 +555,8 @@ def run_study(models_dir: str | Path, dataset_dir: str | Path, workers: int = 2,
     real: list[CaseResult] = []
     for name in real_names or list_real_trials():
         say(f"real trial {name}")
-        real.append(real_trial_case(build_trial(name), bundles))
-    methods = list(real[0].pred)
-    res: dict = {"models": {s: {"model_id": b.model_id, "path": str(Path(models_dir) / s)}
-                            for s, b in bundles.items()},
-                 "notes": NOTES, "missing": MISSING}
-    res["real_trials"] = {"methods": methods, "skip_s": SKIP_S,
-                          "per_trial": {c.name: _case_summary(c) for c in real},
-                          "pooled": pooled(real, lambda m: str(m["mode"])),
-                          "ankle_to_hip": _by_mode(real)}
+        trial = build_trial(name)
+        real.append(real_trial_case(trial, bundles, signals=real_trial_signals(trial)))
     subjects = sorted(bundles["7imu"].training.get("test_subjects", []))
     shards = sorted(p.stem for p in (Path(dataset_dir) / "shards").glob("*.npz")
                     if p.stem.split("_")[0] in subjects)
@@ -392,8 +567,19 @@ def run_study(models_dir: str | Path, dataset_dir: str | Path, workers: int = 2,
         say(f"sim trial {tid} ({i + 1}/{len(shards)})")
         sim.append(sim_case(regenerate_sim_trial(dataset_dir, tid), bundles,
                             bundles["7imu"].training.get("calibration") or "static"))
+    yard, biomac = run_yardstick(real, sim, bundles, say, biomac_dir, xsens_dir, n_boot)
+    methods = list(real[0].pred)
+    res: dict = {"models": {s: {"model_id": b.model_id, "path": str(Path(models_dir) / s)}
+                            for s, b in bundles.items()},
+                 "notes": NOTES, "missing": MISSING, "yardstick": yard}
+    res["real_trials"] = {"methods": methods, "skip_s": SKIP_S,
+                          "per_trial": {c.name: _case_summary(c) for c in real},
+                          "pooled": pooled(real, lambda m: str(m["mode"])),
+                          "ankle_to_hip": _by_mode(real), "ankle_to_hip_ci": ankle_to_hip_ci(real, n_boot)}
     res["sim_subjects"] = {"subjects": subjects, "n_trials": len(sim), "trials": [c.meta for c in sim],
-                           "pooled": pooled(sim, lambda m: str(m["mode"])), "ankle_to_hip": _by_mode(sim)}
+                           "pooled": pooled(sim, lambda m: str(m["mode"])), "ankle_to_hip": _by_mode(sim),
+                           "ankle_to_hip_ci": ankle_to_hip_ci(sim, n_boot)}
     say("per-condition metrics on the test subjects")
     res["per_condition"] = per_condition(bundles, dataset_dir, workers)
+    res["_biomac_results"] = biomac
     return res, real

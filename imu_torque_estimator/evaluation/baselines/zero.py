@@ -1,0 +1,17 @@
+"""Zero moment: the trivial floor every estimator has to beat (what an unassisted controller outputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...body import JOINTS
+from .base import Baseline, Prediction, Recording, register
+
+
+@register
+class Zero(Baseline):
+    name = "zero"
+    label = "zero"
+
+    def predict(self, rec: Recording) -> Prediction:
+        return Prediction(np.zeros((len(rec), len(JOINTS))))
