@@ -8,5 +8,6 @@
     offline.py                 the same stages over a recorded bag, deterministic
 
 The nodes (nodes/) are thin rclpy adapters over these modules, so what is evaluated offline is what
-runs live. Nothing here imports rclpy, torch or the simulator (test/test_layering.py checks it).
+runs live. Nothing here imports rclpy, torch or the launch side, and the simulator only when the `sim`
+source is created (test/test_layering.py checks it). Layers and contracts: docs/ARCHITECTURE.md.
 """
