@@ -241,6 +241,7 @@ def test_causal_and_oracle_playback_track_an_unseen_recording(training):
     start = int(2 * 1.1 * RATE)  # synchronised after the first heel strikes
     err_c = np.sqrt(np.nanmean((causal.moments_nm_per_kg[start:] - truth[start:]) ** 2))
     err_o = np.sqrt(np.nanmean((oracle.moments_nm_per_kg - truth) ** 2))
+    assert np.isfinite(causal.moments_nm_per_kg).all() and np.isfinite(oracle.moments_nm_per_kg).all()
     assert err_o < 0.02
     assert err_c < 0.06  # timing from the detector (filter delay compensated) and speed from swing peaks
     assert causal.info["unsynchronised_fraction"] < 0.1

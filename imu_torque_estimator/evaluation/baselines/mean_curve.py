@@ -432,11 +432,10 @@ class _MeanCurve(Baseline):
         speed = np.full(n, np.nan)
         for m in MODES:
             sel = mode == m
-            mc = cs.modes.get(self._mode_of(m))
-            if mc is not None and mc.speed_from_peak is not None:
-                speed[sel] = mc.speed_from_peak.extrapolate(peak[sel])
-            elif mc is not None:
-                speed[sel] = mc.v0
+            mc = cs.mode(self._mode_of(m))
+            est = mc.speed_from_peak.extrapolate(peak[sel]) if mc.speed_from_peak is not None else mc.v0
+            # no swing peak seen yet (or no speed model): the mode's mean training speed
+            speed[sel] = np.where(np.isfinite(est), est, mc.v0)
         out = np.zeros((n, len(JOINTS)))
         synced = np.zeros((n, 2), bool)
         clamped = np.zeros(n, bool)
