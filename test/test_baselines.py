@@ -16,7 +16,7 @@ from imu_torque_estimator import kinematics as K
 from imu_torque_estimator.body import JOINTS, SEGMENTS
 from imu_torque_estimator.evaluation import bootstrap as B
 from imu_torque_estimator.evaluation import gait_events as G
-from imu_torque_estimator.evaluation.baselines import REGISTRY, Recording, make_baseline
+from imu_torque_estimator.evaluation.baselines import REGISTRY, EvalRecording, make_baseline
 from imu_torque_estimator.evaluation.baselines import mean_curve as MC
 
 RATE = 100.0
@@ -121,7 +121,7 @@ def _pattern(phase: np.ndarray, speed: float) -> np.ndarray:
 
 
 def _recording(name: str, speed: float, stride_s: float, n_strides: float = 8.0, peak: float | None = None,
-               pelvis_sf_z: float = 9.81, t0_phase: float = 0.3) -> Recording:
+               pelvis_sf_z: float = 9.81, t0_phase: float = 0.3) -> EvalRecording:
     """Both legs (left half a cycle later), truth from `_pattern`, force-plate events exact."""
     n = int(n_strides * stride_s * RATE)
     t = np.arange(n) / RATE
@@ -139,7 +139,7 @@ def _recording(name: str, speed: float, stride_s: float, n_strides: float = 8.0,
         hs = (k - t0_phase + off) * stride_s * RATE
         events[side] = {"heel_strike": hs, "toe_off": hs + 0.6 * stride_s * RATE}
     f[:, names.index("pelvis/sf_com_z")] = pelvis_sf_z
-    return Recording(name, RATE, f, names, 1.75, truth, events, "walk", speed, {"eval_from": 0})
+    return EvalRecording(name, RATE, f, names, 1.75, truth, events, "walk", speed, {"eval_from": 0})
 
 
 def test_heel_strikes_of_the_analytic_gait_are_found_and_known_causally():
@@ -273,13 +273,13 @@ def test_baseline_contract_bad_inputs(training):
         make_baseline("mean-curve")
     with pytest.raises(ValueError, match="fit"):
         make_baseline("mean_curve").predict(training[0])
-    bare = Recording("x", RATE, training[0].features, training[0].feature_names)
+    bare = EvalRecording("x", RATE, training[0].features, training[0].feature_names)
     with pytest.raises(ValueError, match="force-plate events"):
         make_baseline("mean_curve_oracle").fit(training).predict(bare)
     with pytest.raises(ValueError, match="missing in"):
         MC.fit_curves([bare])
     names = [n for n in K.feature_names("7imu") if not n.startswith("shank_l")]
-    no_shank = Recording("y", RATE, np.zeros((300, len(names))), names)
+    no_shank = EvalRecording("y", RATE, np.zeros((300, len(names))), names)
     with pytest.raises(ValueError, match="shank_l/omega_x"):
         make_baseline("mean_curve").fit(training).predict(no_shank)
     with pytest.raises(ValueError, match="speed model"):

@@ -1,6 +1,6 @@
 """Real-IMU evaluation on the BioMAC cycles: shipped models and baselines against real moments.
 
-`biomac_recording(cycle)` turns one stride-averaged BioMAC cycle (data.biomac) into a `Recording` the
+`biomac_recording(cycle)` turns one stride-averaged BioMAC cycle (data.biomac) into an `EvalRecording` the
 predictors and the RNNs run on:
 1. each of the 100-sample cycle's channels is resampled periodically (FFT, exact for a band-limited
    periodic signal) to round(stride duration x rate) samples at the models' rate (100 Hz), i.e. the
@@ -41,7 +41,7 @@ from ..body import JOINTS, R_OSIM_TO_ROS, SEGMENTS, lower_body_model
 from ..data.biomac import BiomacCycle, read_cycle
 from ..model import metrics as M
 from ..model.bundle import Bundle
-from .baselines import Baseline, Recording
+from .baselines import Baseline, EvalRecording
 from .bootstrap import phase_blocks, rmse_r_ci
 
 N_CYCLES = 12
@@ -102,8 +102,8 @@ def _crossings(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def biomac_recording(cycle: BiomacCycle, rate_hz: float = 100.0, n_cycles: int = N_CYCLES,
-                     warmup_cycles: int = WARMUP_CYCLES, sex: str = "male") -> Recording:
-    """A tiled, resampled, calibrated BioMAC cycle as a `Recording` (see module docstring)."""
+                     warmup_cycles: int = WARMUP_CYCLES, sex: str = "male") -> EvalRecording:
+    """A tiled, resampled, calibrated BioMAC cycle as an `EvalRecording` (see module docstring)."""
     if n_cycles <= warmup_cycles:
         raise ValueError(f"n_cycles ({n_cycles}) must exceed warmup_cycles ({warmup_cycles})")
     nc = int(round(cycle.stride_s * rate_hz))
@@ -146,8 +146,8 @@ def biomac_recording(cycle: BiomacCycle, rate_hz: float = 100.0, n_cycles: int =
             "mass_kg": cycle.mass_kg, "height_m": cycle.height_m, "stride_s": cycle.stride_s,
             "reference_unit": "Nm/kg" if cycle.mass_kg is not None else "Nm", "notes": notes,
             "file_events": cycle.events, "calibration": K.calibrations_to_dict(cal)}
-    return Recording(cycle.name, rate_hz, feats, K.feature_names("7imu"), height, truth, events, cycle.mode,
-                     cycle.speed_m_s, meta)
+    return EvalRecording(cycle.name, rate_hz, feats, K.feature_names("7imu"), height, truth, events,
+                         cycle.mode, cycle.speed_m_s, meta)
 
 
 def evaluate_biomac(cycle: BiomacCycle, bundles: dict[str, Bundle] | None = None,

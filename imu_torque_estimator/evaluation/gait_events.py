@@ -214,7 +214,7 @@ def match_events(detected: np.ndarray, true: np.ndarray, rate_hz: float,
 
 def event_accuracy(recordings) -> dict:
     """Heel-strike and toe-off accuracy of `detect_gait_events` against the recordings' force-plate
-    events (evaluation.baselines.Recording with true_events), per mode: median and 95th percentile of
+    events (evaluation.baselines.EvalRecording with true_events), per mode: median and 95th percentile of
     the absolute error (ms), median signed error (ms), missed and extra detections."""
     acc: dict[str, dict[str, dict]] = {}
     for rec in recordings:

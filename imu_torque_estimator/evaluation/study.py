@@ -34,7 +34,7 @@ from ..model.bundle import Bundle
 from ..model.dataset import select_features, trial_calibration
 from ..model.engine import run_sequence
 from ..motion import FootContact, SegmentKinematics
-from .baselines import Recording
+from .baselines import EvalRecording
 from .gait_events import events_from_contact
 from .imu_id import (
     align_headings,
@@ -142,7 +142,7 @@ class CaseResult:
     time_s: np.ndarray
     true: np.ndarray
     pred: dict[str, np.ndarray]
-    recording: Recording | None = None  # the predictors' input; evaluated rows = recording[eval_from:]
+    recording: EvalRecording | None = None  # the predictors' input; evaluated rows = recording[eval_from:]
     info: dict[str, dict] = dataclasses.field(default_factory=dict)  # per-method flags (baselines)
     phase: np.ndarray | None = None  # gait phase of the evaluated samples (one-cycle data: phase blocks)
 
@@ -176,7 +176,7 @@ class RealSignals:
     model: object          # LowerBodyModel (de Leva) of the trial's body
     height_m: float
     still_window: slice
-    recording: Recording   # predictors' view: features, truth, force-plate events
+    recording: EvalRecording   # predictors' view: features, truth, force-plate events
 
 
 def real_trial_signals(trial, rate_hz: float = 100.0, seed: int = 0, sex: str = "male") -> RealSignals:
@@ -209,7 +209,7 @@ def real_trial_signals(trial, rate_hz: float = 100.0, seed: int = 0, sex: str = 
     for side, c in tr.contacts.items():
         hs, to = events_from_contact(c.force_n[:, 2], GRF_ON_N)
         events[side] = {"heel_strike": hs + first, "toe_off": to + first}
-    rec = Recording(trial.name, rate_hz, f7, K.feature_names("7imu"), float(height), truth, events,
+    rec = EvalRecording(trial.name, rate_hz, f7, K.feature_names("7imu"), float(height), truth, events,
                     trial.mode, float(trial.speed_m_s),
                     {"eval_from": first + int(round(SKIP_S * rate_hz)), "motion_from": first})
     return RealSignals(tr, full, first, (f, w), cal, f7, model, float(height), win, rec)
@@ -317,7 +317,7 @@ def sim_case(trial, bundles: dict[str, Bundle], calibration: str = "static") -> 
                       pred, recording=sim_recording(trial, f7, skip))
 
 
-def sim_recording(trial, features_7imu: np.ndarray, eval_from: int) -> Recording:
+def sim_recording(trial, features_7imu: np.ndarray, eval_from: int) -> EvalRecording:
     """The predictors' view of a simulated trial: its features, truth and the simulator's events."""
     m = trial.meta
     t = np.asarray(trial.time_s, float)
@@ -326,7 +326,7 @@ def sim_recording(trial, features_7imu: np.ndarray, eval_from: int) -> Recording
     events = {s: {"heel_strike": np.interp(np.asarray(ev.get(f"heel_strikes_{s}_s", []), float), t, k),
                   "toe_off": np.interp(np.asarray(ev.get(f"toe_offs_{s}_s", []), float), t, k)}
               for s in SIDES}
-    return Recording(str(m["trial_id"]), float(m["rate_hz"]), features_7imu, K.feature_names("7imu"),
+    return EvalRecording(str(m["trial_id"]), float(m["rate_hz"]), features_7imu, K.feature_names("7imu"),
                      float(m["height_m"]), trial.moments_nm_per_kg[:, :len(JOINTS)], events, str(m["mode"]),
                      float(m["speed_m_s"]), {"eval_from": int(eval_from), "subject_id": m.get("subject_id")})
 

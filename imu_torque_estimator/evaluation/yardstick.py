@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..body import JOINTS
-from .baselines import Recording, make_baseline
+from .baselines import EvalRecording, make_baseline
 from .bootstrap import paired_rmse_difference_ci, phase_blocks, rmse_r_ci
 
 KINDS = ("hip", "knee", "ankle")
@@ -46,7 +46,7 @@ MEAN_CURVE_GRID = {"speed_model": ("swing_peak", "none"), "contralateral": (True
                    "mid_swing": (True, False)}
 
 
-def predict_all(rec: Recording, bundles: dict | None = None, baselines: dict | None = None,
+def predict_all(rec: EvalRecording, bundles: dict | None = None, baselines: dict | None = None,
                 from_sample: int = 0) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """Every method on one recording of any source (BioMAC, a user's recording once calibrated):
     zero, the given fitted `baselines` {name: Baseline}, and the shipped RNNs {sensor_set: Bundle}
@@ -117,12 +117,12 @@ def _pooled_kind_rmse(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[st
     return out
 
 
-def _eval(rec: Recording, moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _eval(rec: EvalRecording, moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e = int(rec.meta.get("eval_from", 0))
     return moments[e:], rec.moments_nm_per_kg[e:]  # type: ignore[index]
 
 
-def loto_predictions(name: str, settings: dict, real: Sequence[Recording], sim: Sequence[Recording]
+def loto_predictions(name: str, settings: dict, real: Sequence[EvalRecording], sim: Sequence[EvalRecording]
                      ) -> tuple[dict[str, object], dict[str, object]]:
     """Predictions of one baseline on the selection set: each real trial by a predictor fitted on the
     other real trials, each simulated trial by one fitted on all real trials.
@@ -135,8 +135,8 @@ def loto_predictions(name: str, settings: dict, real: Sequence[Recording], sim: 
     return out_real, {r.name: full.predict(r) for r in sim}
 
 
-def selection_columns(preds_real: dict, preds_sim: dict, real: Sequence[Recording], sim: Sequence[Recording]
-                      ) -> dict[str, dict[str, float]]:
+def selection_columns(preds_real: dict, preds_sim: dict, real: Sequence[EvalRecording],
+                      sim: Sequence[EvalRecording]) -> dict[str, dict[str, float]]:
     """{real_walk|real_run|sim: {kind: pooled RMSE}} of one candidate's selection-set predictions."""
     cols: dict[str, list] = {"real_walk": [], "real_run": [], "sim": []}
     for r in real:
@@ -152,7 +152,7 @@ def selection_score(columns: dict[str, dict[str, float]]) -> float:
     return float(np.mean(vals))
 
 
-def select_mean_curve(real: Sequence[Recording], sim: Sequence[Recording], progress=None) -> dict:
+def select_mean_curve(real: Sequence[EvalRecording], sim: Sequence[EvalRecording], progress=None) -> dict:
     """Evaluate every setting of MEAN_CURVE_GRID on the selection set; choose the lowest score.
     Returns {"candidates": [...], "chosen": settings, "predictions": (real, sim) of the chosen}."""
     cands = []

@@ -1,7 +1,7 @@
 """The predictor contract behind every row of the results tables (gaitmap style: one module per
 predictor, a registry, one base class).
 
-A predictor maps a `Recording` (segment-frame IMU features, as the segment_kinematics stage gives
+A predictor maps an `EvalRecording` (segment-frame IMU features, as the segment_kinematics stage gives
 them, plus what is known about the subject) to sagittal moments (N, 6) in Nm/kg, body.JOINTS order,
 project sign convention (positive = internal flexion / dorsiflexion). Predictors that learn from
 data (`fit`) are only ever fitted on recordings of the selection set (real-motion trials, simulated
@@ -24,8 +24,10 @@ from ...body import JOINTS
 
 
 @dataclass
-class Recording:
-    """One recording as predictors and metrics see it (rows = samples at `rate_hz`).
+class EvalRecording:
+    """One recording as predictors and metrics see it (rows = samples at `rate_hz`): calibrated
+    segment-frame features plus the truth, not the raw sensor-frame samples of
+    kinematics.calibration.Recording.
 
     features (N, F): segment-frame features named by `feature_names` (kinematics.feature_names
         order, e.g. "shank_l/omega_y" rad/s, "pelvis/sf_com_z" m/s^2); any superset of what a
@@ -90,11 +92,11 @@ class Baseline:
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
 
-    def fit(self, recordings: Sequence[Recording]) -> Baseline:
+    def fit(self, recordings: Sequence[EvalRecording]) -> Baseline:
         """Learn from selection-set recordings (default: nothing to learn)."""
         return self
 
-    def predict(self, rec: Recording) -> Prediction:
+    def predict(self, rec: EvalRecording) -> Prediction:
         raise NotImplementedError
 
 

@@ -40,7 +40,7 @@ from scipy.signal import butter, lfilter
 
 from ...body import JOINTS, SIDES
 from ..gait_events import LegEvents, detect_gait_events, shank_forward_rate
-from .base import Baseline, Prediction, Recording, register
+from .base import Baseline, EvalRecording, Prediction, register
 
 N_PHASE = 100
 KINDS = ("hip", "knee", "ankle")
@@ -219,7 +219,7 @@ class CurveSet:
         return c, bool(clamped.any())
 
 
-def _trial_curve(rec: Recording, s_fallback: _Line) -> tuple[np.ndarray, list[float]]:
+def _trial_curve(rec: EvalRecording, s_fallback: _Line) -> tuple[np.ndarray, list[float]]:
     """(N_PHASE, 3) curve of one training recording (both legs pooled) and its stance fractions."""
     ev = rec.true_events or {}
     m = rec.moments_nm_per_kg
@@ -260,7 +260,7 @@ def _fill_periodic(c: np.ndarray) -> np.ndarray:
     return out
 
 
-def _swing_peaks_and_phases(rec: Recording, s_line: _Line) -> tuple[float | None, list[float]]:
+def _swing_peaks_and_phases(rec: EvalRecording, s_line: _Line) -> tuple[float | None, list[float]]:
     """Median IMU swing peak (rad/s) over both legs of a training recording, and the true gait phase
     (force-plate events) of every IMU-detected mid-swing inside the recording's motion."""
     peaks, phases = [], []
@@ -291,11 +291,11 @@ def _circular_mean(phases: list[float]) -> float | None:
     return float(np.mod(np.angle(z) / (2 * np.pi), 1.0))
 
 
-def _shank(rec: Recording, side: str) -> np.ndarray:
+def _shank(rec: EvalRecording, side: str) -> np.ndarray:
     return np.column_stack([rec.column(f"shank_{side}/omega_{a}", "gait-phase mean curve") for a in "xyz"])
 
 
-def fit_curves(recordings: Sequence[Recording], speed_model: str = "swing_peak") -> CurveSet:
+def fit_curves(recordings: Sequence[EvalRecording], speed_model: str = "swing_peak") -> CurveSet:
     """Curves per mode from recordings with truth (moments, force-plate events, mode, speed)."""
     if speed_model not in SPEED_MODELS:
         raise ValueError(f"unknown speed model {speed_model!r}; choose one of {list(SPEED_MODELS)}")
@@ -405,7 +405,7 @@ class _MeanCurve(Baseline):
                 "mid_swing_anchor": self.mid_swing,
                 "curves_from": sorted(n for m in cs.modes.values() for n in m.trials) if cs else []}
 
-    def fit(self, recordings: Sequence[Recording]) -> _MeanCurve:
+    def fit(self, recordings: Sequence[EvalRecording]) -> _MeanCurve:
         self.curves = fit_curves(recordings, self.speed_model)
         return self
 
@@ -419,11 +419,11 @@ class _MeanCurve(Baseline):
         cs = self._check()
         return mode if mode in cs.modes else next(iter(cs.modes))
 
-    def predict(self, rec: Recording) -> Prediction:
+    def predict(self, rec: EvalRecording) -> Prediction:
         return self._predict_imu(rec) if self.timing == "imu" else self._predict_oracle(rec)
 
     # ---- causal, IMU events
-    def _predict_imu(self, rec: Recording) -> Prediction:
+    def _predict_imu(self, rec: EvalRecording) -> Prediction:
         cs = self._check()
         n = len(rec)
         events = {s: detect_gait_events(shank_forward_rate(_shank(rec, s)), rec.rate_hz, s) for s in SIDES}
@@ -463,7 +463,7 @@ class _MeanCurve(Baseline):
         return Prediction(out, info)
 
     # ---- oracle: force-plate events, true mode and speed
-    def _predict_oracle(self, rec: Recording) -> Prediction:
+    def _predict_oracle(self, rec: EvalRecording) -> Prediction:
         cs = self._check()
         if rec.true_events is None or rec.mode is None or rec.speed_m_s is None:
             raise ValueError(f"{self.name}: recording {rec.name!r} has no force-plate events, true mode or "

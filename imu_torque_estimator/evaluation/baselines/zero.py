@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...body import JOINTS
-from .base import Baseline, Prediction, Recording, register
+from .base import Baseline, EvalRecording, Prediction, register
 
 
 @register
@@ -13,5 +13,5 @@ class Zero(Baseline):
     name = "zero"
     label = "zero"
 
-    def predict(self, rec: Recording) -> Prediction:
+    def predict(self, rec: EvalRecording) -> Prediction:
         return Prediction(np.zeros((len(rec), len(JOINTS))))
