@@ -308,6 +308,19 @@ def yardstick_markdown(res: dict) -> list[str]:
     for m, v in sel.get("model_scores", {}).items():
         out.append(f"| {METHOD_LABEL.get(m, m)} (fixed, for scale) | {hka(v['columns']['real_walk'])} | "
                    f"{hka(v['columns']['real_run'])} | {hka(v['columns']['sim'])} | {v['score']:.3f} |")
+    real_info = y.get("baseline_info", {}).get("real", {})
+    if real_info:
+        out += ["", "Causal mean curve on each real-motion trial (curves from the other 8): speed from the "
+                "shank swing peak, the share of evaluated samples whose speed was outside the curves' range "
+                "(clamped), and the share before the first heel strike or mid-swing (output 0).", "",
+                "| trial | mode | speed m/s | IMU speed estimate m/s | clamped | unsynchronised |",
+                "|---|---|---|---|---|---|"]
+        for name, inf in real_info.items():
+            mc = inf.get("mean_curve", {})
+            meta = res.get("real_trials", {}).get("per_trial", {}).get(name, {}).get("meta", {})
+            out.append(f"| {name} | {meta.get('mode', '?')} | {meta.get('speed_m_s', '?')} | "
+                       f"{mc.get('speed_estimate_m_s')} | {mc.get('speed_clamped_fraction')} | "
+                       f"{mc.get('unsynchronised_fraction')} |")
     fc = y.get("fitted_curves", {})
     out += ["", "Curves used for BioMAC, the simulated subjects and the Xsens walk (all 9 real trials): "
             + "; ".join(f"{m}: {', '.join(v['trials'])} ({v['speed_range_m_s'][0]:.2f}-"
