@@ -1,13 +1,18 @@
 # imu_torque_estimator — developer entry points.
-# `make setup` builds .venv (idempotent); with a ROS 2 distribution sourced ($ROS_DISTRO set)
-# the venv sees the system rclpy instead of installing the PyPI ROS 2 wheels.
+# `make setup` builds .venv (idempotent) for developers: the package (editable) with the extras the
+# test suite needs (test, lint, plot, train = torch CPU, data = ezc3d/opensim). `make setup EXTRAS=`
+# is a runtime install (what the nodes and the CLI need, no torch). With a ROS 2 distribution
+# sourced ($ROS_DISTRO set) the venv sees the system rclpy and numpy instead of installing the PyPI
+# ROS 2 wheels (see scripts/setup_venv.sh; VENV_NUMPY=1 when the distribution's numpy is too old).
 SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
 VPY := $(VENV)/bin/python
 SHARED ?= ../shared
 WHEELS := $(SHARED)/wheels
-STAMP := $(VENV)/.setup-done
+comma := ,
+EXTRAS ?= test,lint,plot,train,data
+STAMP := $(VENV)/.setup-done-$(subst $(comma),-,$(EXTRAS))
 export AMENT_PREFIX_PATH := $(abspath $(VENV))$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH),)
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -15,12 +20,22 @@ ROS_PIP := "ros-kilted-rclpy[fastrtps]" ros-kilted-sensor-msgs ros-kilted-std-ms
   ros-kilted-geometry-msgs ros-kilted-diagnostic-msgs ros-kilted-std-srvs ros-kilted-rosgraph-msgs \
   ros-ros2launch ros-launch-testing-ros ros-launch-pytest ros-ros2run ros-ros2node
 
-.PHONY: setup demo test test-fast test-ros bench lint train clean
+# The low-bound environment: every runtime dependency and the plot/train extras at their declared
+# lower bounds (scripts/deps.py lowest), no ROS; runs the fast tests.
+LOW_VENV := .venv-lowest
+LOW_EXTRAS := plot,train
+# Tests that `make colcon` runs through `colcon test` (the ones exercising the installed package);
+# `make colcon COLCON_TESTS=` runs the whole suite there.
+COLCON_TESTS ?= test/test_cli.py test/test_node_smoke.py test/test_launch.py test/test_launch_config.py
+
+.PHONY: setup demo test test-fast test-ros test-lowest colcon bench lint train clean
 
 setup: $(STAMP)
 
-$(STAMP): setup.py setup.cfg pyproject.toml scripts/setup_venv.sh $(wildcard launch/*.py config/*.yaml)
-	@bash scripts/setup_venv.sh "$(PY)" "$(VENV)" "$(WHEELS)" $(ROS_PIP)
+$(STAMP): setup.py setup.cfg pyproject.toml scripts/setup_venv.sh scripts/install_ament_files.py \
+    scripts/node_wrapper.sh.in $(wildcard launch/*.py config/*.yaml)
+	@bash scripts/setup_venv.sh "$(PY)" "$(VENV)" "$(WHEELS)" "$(EXTRAS)" $(ROS_PIP)
+	@rm -f $(VENV)/.setup-done*
 	@touch $(STAMP)
 
 demo: setup
@@ -35,6 +50,12 @@ test-fast: setup
 test-ros: setup
 	@$(VPY) -m pytest -q -m ros test
 
+test-lowest:
+	@bash scripts/test_lowest.sh "$(PY)" "$(LOW_VENV)" "$(LOW_EXTRAS)"
+
+colcon: setup
+	@bash scripts/colcon_check.sh "$(VENV)" $(COLCON_TESTS)
+
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
 
@@ -42,7 +63,7 @@ train: setup
 	@$(VPY) -m imu_torque_estimator.cli train-defaults
 
 lint: setup
-	@$(VENV)/bin/ruff check imu_torque_estimator test benchmarks launch examples scripts
+	@$(VENV)/bin/ruff check imu_torque_estimator test benchmarks launch examples scripts setup.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOW_VENV) build install log *.egg-info

@@ -1,21 +1,23 @@
-"""ament_python package setup: works with `pip install -e .` (venv) and `colcon build` (ROS 2)."""
+"""ament_python package setup: works with `colcon build` (ROS 2), `pip install -e .` (the venv of
+`make setup`) and `pip install .` (a wheel). Dependencies and extras are declared in setup.cfg."""
 
-from glob import glob
 import os
+import stat
+from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "imu_torque_estimator"
 
-# Node executables. Each is a console script; `launch_ros` and `ros2 run` look for executables
-# under <prefix>/lib/<package>/, which wheels do not populate, so a tiny wrapper per node is also
-# installed there (see scripts/node_wrapper.sh.in and ../shared/wheels/README.md).
+# Node executables and the CLI, all console scripts. colcon installs console scripts into
+# <prefix>/lib/<package>/ (setup.cfg [install]/[develop]), where `ros2 run` and launch_ros look.
 NODES = {
     "imu_driver": "imu_torque_estimator.nodes.imu_driver:main",
     "segment_kinematics": "imu_torque_estimator.nodes.segment_kinematics:main",
     "torque_estimator": "imu_torque_estimator.nodes.torque_estimator:main",
     "bag_replay": "imu_torque_estimator.nodes.bag_replay:main",
 }
+CONSOLE_SCRIPTS = {**NODES, "imu-torque": "imu_torque_estimator.cli:main"}
 
 
 def _tree(src: str, dst_root: str) -> list[tuple[str, list[str]]]:
@@ -33,9 +35,45 @@ data_files = [
     (f"share/{PACKAGE}", ["package.xml"]),
     (f"share/{PACKAGE}/launch", glob("launch/*.py")),
     (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-    (f"lib/{PACKAGE}", sorted(glob("scripts/lib/*"))),
     *_tree("models", f"share/{PACKAGE}"),
 ]
+
+
+def write_wrappers(out_dir: str) -> list[str]:
+    """lib/<package>/ wrappers (scripts/node_wrapper.sh.in) for every console script, for installs
+    that put console scripts in <prefix>/bin (wheels). scripts/install_ament_files.py does the same
+    for the editable venv of `make setup`."""
+    template_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "node_wrapper.sh.in")
+    with open(template_path) as f:
+        template = f.read()
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name in sorted(CONSOLE_SCRIPTS):
+        path = os.path.join(out_dir, name)
+        with open(path, "w") as f:
+            f.write(template.replace("@EXECUTABLE@", name))
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        paths.append(path)
+    return paths
+
+
+cmdclass = {}
+try:  # only wheels need the wrappers; colcon never builds one (and may run an older setuptools)
+    try:
+        from setuptools.command.bdist_wheel import bdist_wheel
+    except ImportError:
+        from wheel.bdist_wheel import bdist_wheel
+
+    class BdistWheelWithWrappers(bdist_wheel):
+        def run(self) -> None:
+            wrappers = write_wrappers(os.path.join(self.bdist_dir or "build", "..", "node_wrappers"))
+            self.distribution.data_files = [*(self.distribution.data_files or []),
+                                            (f"lib/{PACKAGE}", wrappers)]
+            super().run()
+
+    cmdclass["bdist_wheel"] = BdistWheelWithWrappers
+except ImportError:
+    pass
 
 setup(
     name=PACKAGE,
@@ -43,33 +81,11 @@ setup(
     packages=find_packages(exclude=["test", "test.*"]),
     package_data={PACKAGE: ["py.typed", "sim/patterns.json"]},
     data_files=data_files,
-    python_requires=">=3.10",
-    install_requires=[
-        "numpy>=1.24",
-        "scipy>=1.10",
-        "vqf>=2.0",
-        "rosbags>=0.10",
-        "pyserial>=3.5",
-        "matplotlib>=3.7",
-        "rich>=13",
-        "pyyaml>=6",
-        "ezc3d>=1.5",
-        "threadpoolctl>=3.1",
-    ],
-    extras_require={
-        "test": ["pytest>=7,<8.4", "hypothesis>=6", "ruff>=0.6", "mcap>=1.1", "jsonschema>=4"],
-        "biomech": ["opensim>=4.5"],
-        "onnx": ["onnxruntime>=1.17", "onnx>=1.15"],
-    },
+    cmdclass=cmdclass,
     zip_safe=True,
     maintainer="imu_torque_estimator developers",
     maintainer_email="imu-torque-estimator@example.org",
     description="Real-time lower-limb joint torque estimation from body-worn IMUs (RNN), ROS 2 nodes.",
     license="Apache-2.0",
-    entry_points={
-        "console_scripts": [
-            *(f"{name} = {target}" for name, target in NODES.items()),
-            "imu-torque = imu_torque_estimator.cli:main",
-        ],
-    },
+    entry_points={"console_scripts": [f"{name} = {target}" for name, target in CONSOLE_SCRIPTS.items()]},
 )

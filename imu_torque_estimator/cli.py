@@ -1,7 +1,10 @@
-"""`imu-torque` command line: one sub-command per module in `imu_torque_estimator.commands`.
+"""imu-torque: simulate, record, replay and evaluate the IMU joint-torque pipeline; build datasets, train.
 
-Each command module defines `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`, so
-adding a command never edits this file. Sub-commands import their heavy dependencies lazily.
+One sub-command per module in `imu_torque_estimator.commands`: each defines `NAME`, `HELP`,
+`add_arguments(parser)`, `run(args) -> int` and optionally `REQUIRES` (optional modules, extras.py),
+so adding a command never edits this file.
+Sub-commands import their heavy dependencies lazily; a missing optional one (extras.py) is one line.
+After a colcon install the CLI is `ros2 run imu_torque_estimator imu-torque ...`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pkgutil
 import sys
 
 from . import commands
+from .extras import EXTRA_OF_MODULE, MissingExtraError, missing_extra_message, require
 
 
 def _command_modules() -> list:
@@ -28,14 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        # REQUIRES: optional modules the whole command needs, checked before any work is done
+        p.set_defaults(_run=mod.run, _requires=getattr(mod, "REQUIRES", ()))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        for module in args._requires:
+            require(module)
         return int(args._run(args) or 0)
+    except MissingExtraError as exc:
+        print(f"imu-torque {args.command}: error: {exc}", file=sys.stderr)
+        return 3
+    except ModuleNotFoundError as exc:  # an optional import not (yet) behind extras.require()
+        if (exc.name or "").split(".")[0] not in EXTRA_OF_MODULE:
+            raise
+        print(f"imu-torque {args.command}: error: {missing_extra_message(exc.name.split('.')[0])}",
+              file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError) as exc:  # user errors: one clear line, no traceback
         print(f"imu-torque {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -2,11 +2,14 @@
 
 `pip install -e .` (PEP 660) does not install setup.py data_files, so `ros2 launch`, `ros2 run` and
 launch_ros `Node(package=..., executable=...)` would not find the package. This links package.xml,
-the resource marker, launch/, config/, models/ and the lib/<pkg>/ node wrappers into the prefix.
-Symlinks keep edits to launch and config files live. Usage: python install_ament_files.py PREFIX
+the resource marker, launch/, config/ and models/ into the prefix (symlinks keep edits to launch and
+config files live) and writes a lib/<pkg>/ wrapper (scripts/node_wrapper.sh.in) for every console
+script of the installed distribution, as setup.py does for wheels.
+Usage: PREFIX/bin/python install_ament_files.py PREFIX
 """
 
-import os
+import importlib.metadata
+import stat
 import sys
 from pathlib import Path
 
@@ -40,9 +43,15 @@ def main() -> None:
             if f.is_file() and not f.name.startswith("."):
                 link(f, target / f.name)
     link(root / "models", share / "models")
-    for wrapper in sorted((root / "scripts" / "lib").iterdir()):
-        if os.access(wrapper, os.X_OK):
-            link(wrapper, prefix / "lib" / PKG / wrapper.name)
+    template = (root / "scripts" / "node_wrapper.sh.in").read_text()
+    lib = prefix / "lib" / PKG
+    lib.mkdir(parents=True, exist_ok=True)
+    for ep in importlib.metadata.distribution(PKG).entry_points.select(group="console_scripts"):
+        wrapper = lib / ep.name
+        if wrapper.is_symlink():  # a link to the old scripts/lib/ wrappers
+            wrapper.unlink()
+        wrapper.write_text(template.replace("@EXECUTABLE@", ep.name))
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 if __name__ == "__main__":

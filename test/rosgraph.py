@@ -16,6 +16,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from installed import ament_prefix_path, ros2_command  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ def _env(domain: int) -> dict[str, str]:
     # in this process (other test modules) overwrites LD_LIBRARY_PATH, which breaks rclpy's libraries
     env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
     env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               AMENT_PREFIX_PATH=str(REPO / ".venv"), PYTHONUNBUFFERED="1")
+               AMENT_PREFIX_PATH=ament_prefix_path(), PYTHONUNBUFFERED="1")
     return env
 
 
@@ -81,7 +82,7 @@ class Graph:
 
     def start_launch(self, launch_file: str, args: dict, name: str = "launch") -> subprocess.Popen:
         """`ros2 launch imu_torque_estimator <launch_file> k:=v ...` on this graph's domain."""
-        cmd = [str(REPO / ".venv" / "bin" / "ros2"), "launch", "imu_torque_estimator", launch_file,
+        cmd = [ros2_command(), "launch", "imu_torque_estimator", launch_file,
                *(f"{k}:={v}" for k, v in args.items())]
         log = self.tmp / f"{name}.log"
         p = subprocess.Popen(cmd, cwd=REPO, env=_env(self.domain), stdout=log.open("w"),

@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.opensim,
     pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}"),
     pytest.mark.skipif(importlib.util.find_spec("opensim") is None,
-                       reason="the 'opensim' package is not installed (extra 'biomech')"),
+                       reason="the 'opensim' package is not installed (extra 'data')"),
 ]
 TARGET_NM_PER_KG = 0.05
 

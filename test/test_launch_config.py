@@ -4,6 +4,7 @@ cannot be opened) stops with one clear message before any node starts."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 pytest.importorskip("rclpy")
 
 from helpers_bundle import make_bundle  # noqa: E402
+from installed import ros2_command  # noqa: E402
+from rosgraph import _env  # noqa: E402
 
 from imu_torque_estimator.body import SENSOR_SETS  # noqa: E402
 from imu_torque_estimator.pipeline import config as lb  # noqa: E402
@@ -134,9 +137,8 @@ def test_ros2_launch_stops_with_one_clear_message(bundles, tmp_path):
     """The real `ros2 launch` prints the builder's message once and starts no node."""
     bad = tmp_path / "typo.yaml"
     bad.write_text("segment_kinematics:\n  ros__parameters:\n    rate: 100\n")
-    env = {"AMENT_PREFIX_PATH": str(REPO / ".venv"), "PATH": str(REPO / ".venv" / "bin") + ":/usr/bin:/bin",
-           "HOME": str(tmp_path), "ROS_LOG_DIR": str(tmp_path / "log")}
-    out = subprocess.run([str(REPO / ".venv/bin/ros2"), "launch", "imu_torque_estimator",
+    env = {**_env(random.randint(1, 200)), "HOME": str(tmp_path), "ROS_LOG_DIR": str(tmp_path / "log")}
+    out = subprocess.run([ros2_command(), "launch", "imu_torque_estimator",
                           "three_imu.launch.py", f"params_file:={bad}", f"model:={bundles['3imu']}"],
                          capture_output=True, text=True, timeout=60, env=env)
     text = out.stdout + out.stderr

@@ -4,6 +4,7 @@ hypothesis round trips and garbage inputs (DataFormatError or a valid result, ne
 from __future__ import annotations
 
 import glob
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ from imu_torque_estimator.motion import ImuSignals
 
 DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data folder {DATA} absent")
+needs_ezc3d = pytest.mark.skipif(importlib.util.find_spec("ezc3d") is None,
+                                 reason="ezc3d is not installed (extra 'data')")
 HSET = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -113,6 +116,7 @@ def test_trc_garbage_never_crashes(tmp_path, garbage):
 C3D_FILES = ["opensim_c3d_walk/walking2.c3d", "opensim_c3d_walk/walking5.c3d", "ktk_walk_c3d/walk.c3d.zip"]
 
 
+@needs_ezc3d
 @needs_data
 @pytest.mark.data
 @pytest.mark.parametrize("rel", C3D_FILES)
@@ -138,6 +142,7 @@ def test_c3d_real_files(rel):
         assert np.allclose(p.free_moment_nm[L, :2], 0.0)
 
 
+@needs_ezc3d
 @needs_data
 @pytest.mark.data
 def test_c3d_force_plate_matches_type2_channels():
@@ -161,6 +166,7 @@ def test_c3d_force_plate_matches_type2_channels():
     assert np.allclose(np.linalg.norm(m_top, axis=1), np.linalg.norm(m_ch_top, axis=1), rtol=1e-3, atol=0.5)
 
 
+@needs_ezc3d
 @needs_data
 @pytest.mark.data
 def test_c3d_model_outputs_are_not_markers():
@@ -173,6 +179,7 @@ def test_c3d_model_outputs_are_not_markers():
     assert d.parameters["PROCESSING"]["Bodymass"][0] == pytest.approx(73.4, abs=0.01)
 
 
+@needs_ezc3d
 def test_c3d_bad_files(tmp_path):
     p = tmp_path / "bad.c3d"
     p.write_bytes(b"\x02\x50" + b"garbage" * 50)
@@ -186,6 +193,7 @@ def test_c3d_bad_files(tmp_path):
         read_c3d(tmp_path / "missing.c3d")
 
 
+@needs_ezc3d
 def test_c3d_round_trip_with_ezc3d(tmp_path):
     """A C3D written by ezc3d (markers in mm) reads back in metres with the right rate and time."""
     import ezc3d

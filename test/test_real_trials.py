@@ -21,7 +21,7 @@ try:
     HAVE_OPENSIM = True
 except ImportError:  # pragma: no cover
     HAVE_OPENSIM = False
-needs_opensim = pytest.mark.skipif(not HAVE_OPENSIM, reason="opensim package not installed (extra 'biomech')")
+needs_opensim = pytest.mark.skipif(not HAVE_OPENSIM, reason="opensim package not installed (extra 'data')")
 
 
 @pytest.fixture(scope="module")

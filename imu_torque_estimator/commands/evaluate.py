@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 NAME = "evaluate"
-HELP = "evaluate a model bundle on a dataset: per-joint RMSE (Nm/kg), nRMSE (%), r, per condition"
+HELP = "evaluate a model bundle on a dataset: per-joint RMSE (Nm/kg), nRMSE (%%), r, per condition"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,9 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..extras import require
+
 NAME = "kinematics-report"
 HELP = ("Accuracy of IMU-derived segment kinematics on simulated gait and realism of synthesised IMU "
         "signals vs the real Xsens recording (JSON + plots)")
+REQUIRES = ("matplotlib",)  # extras.py: checked by the CLI before the command starts
 
 _REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"com_acc_rmse_m_s2": 0.5, "omega_rmse_rad_s": 0.05, "inclination_rmse_deg": 2.0}
@@ -127,6 +130,7 @@ def _print_accuracy(acc: dict) -> None:
 
 
 def _plot_accuracy(acc: dict, path: Path) -> None:
+    require("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -274,6 +278,7 @@ def _print_realism(real: dict) -> None:
 
 
 def _plot_realism(real: dict, path: Path) -> None:
+    require("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -309,6 +314,7 @@ def _plot_realism(real: dict, path: Path) -> None:
 
 
 def _plot_features(real: dict, path: Path) -> None:
+    require("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

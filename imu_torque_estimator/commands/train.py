@@ -8,6 +8,7 @@ from pathlib import Path
 
 NAME = "train"
 HELP = "train an RNN torque model for one sensor set on a dataset and export the bundle"
+REQUIRES = ("torch",)  # extras.py: checked by the CLI before the command starts
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

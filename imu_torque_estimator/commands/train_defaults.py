@@ -18,6 +18,7 @@ from pathlib import Path
 
 NAME = "train-defaults"
 HELP = "build the default dataset if needed and train the shipped models/3imu and models/7imu"
+REQUIRES = ("torch",)  # extras.py: checked by the CLI before the command starts
 
 DEFAULT_DATA = Path("datasets/paper12")
 PRESET = "paper12"

@@ -11,8 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
+from ..extras import require
+
 NAME = "validate-id"
 HELP = "validate the project's inverse dynamics against OpenSim references on the real walking trials"
+REQUIRES = ("opensim", "matplotlib")  # extras.py: checked by the CLI before the command starts
 
 _REPO = Path(__file__).resolve().parents[2]
 TARGET_NM_PER_KG = 0.05
@@ -30,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plot(results: list, path: Path) -> None:
+    require("matplotlib")
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..extras import require
 from .errors import DataFormatError
 
 _LENGTH_TO_M = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
@@ -96,6 +97,7 @@ def _param(path: Path, params: dict, group: str, name: str) -> object:
 
 
 def _ezc3d_read(path: Path):
+    require("ezc3d")
     import ezc3d  # lazy: heavy compiled module, only needed for C3D
 
     try:

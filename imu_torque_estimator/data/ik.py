@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..extras import require
 from .opensim_io import read_storage
 from .trc import MarkerData, read_trc, write_trc
 
@@ -44,10 +45,8 @@ _LANDMARKS = {"CAL", "TOE", "MT5", "MT1", "MT2", "LFC", "MFC", "LMAL", "MMAL"}
 
 
 def _opensim():
-    try:
-        import opensim  # noqa: PLC0415 - optional heavy dependency, imported lazily
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError("OpenSim IK needs the 'biomech' extra: pip install opensim") from exc
+    require("opensim")
+    import opensim  # noqa: PLC0415 - optional heavy dependency, imported lazily
     opensim.Logger.setLevelString("error")
     return opensim
 

@@ -1,6 +1,6 @@
 """Segment kinematics and inertials of a real trial from an OpenSim model plus its coordinates.
 
-Uses the `opensim` package (optional extra `biomech`), imported lazily: offline data building and
+Uses the `opensim` package (optional extra `data`), imported lazily: offline data building and
 validation only, never in the real-time nodes.
 
 Mapping OpenSim bodies -> project segments follows the model's tree: pelvis, femur_<s>, tibia_<s> and
@@ -48,6 +48,7 @@ import numpy as np
 
 from .. import body
 from ..dynamics import SegmentInertials, angular_momentum_rate, combine_rigid_bodies
+from ..extras import require
 from ..motion import SegmentKinematics
 from .opensim_io import Storage, coordinates_rad, read_storage, short_name, write_storage
 
@@ -92,10 +93,8 @@ def _quiet_stdio():
 
 
 def _osim() -> Any:
-    try:
-        import opensim  # noqa: PLC0415  (optional extra, imported lazily)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the 'opensim' package is needed (pip install '.[biomech]')") from exc
+    require("opensim")
+    import opensim  # noqa: PLC0415  (optional extra, imported lazily)
     opensim.Logger.setLevelString("error")
     opensim.Logger.removeFileSink()  # no opensim.log in the working directory
     return opensim

@@ -139,6 +139,7 @@ def detect_strides(flexion_rate_rad_s: np.ndarray, rate_hz: float, min_stride_s:
 def signal_summary(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarray, rate_hz: float) -> dict:
     """Frame-invariant statistics of one sensor's walking signals: RMS and peak (99th percentile) of
     |f| and |w|, Welch spectra of |f| - mean and |w| up to SPECTRUM_MAX_HZ, band power fractions."""
+    from scipy.integrate import trapezoid  # np.trapezoid is NumPy >= 2 only
     from scipy.signal import welch
 
     fn = np.linalg.norm(specific_force_m_s2, axis=1)
@@ -151,10 +152,10 @@ def signal_summary(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarr
         keep = freq <= SPECTRUM_MAX_HZ
         out[f"{name}_psd_freq_hz"] = freq[keep].tolist()
         out[f"{name}_psd"] = p[keep].tolist()
-        total = float(np.trapezoid(p[keep], freq[keep])) or 1e-12
+        total = float(trapezoid(p[keep], freq[keep])) or 1e-12
         for lo, hi in BANDS_HZ:
             m = (freq >= lo) & (freq < hi)
-            out[f"{name}_band_{lo:g}_{hi:g}_hz_fraction"] = float(np.trapezoid(p[m], freq[m]) / total)
+            out[f"{name}_band_{lo:g}_{hi:g}_hz_fraction"] = float(trapezoid(p[m], freq[m]) / total)
     return out
 
 

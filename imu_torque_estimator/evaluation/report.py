@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..body import JOINTS
+from ..extras import require
 from .study import JOINT_KINDS, CaseResult
 
 TARGETS_NM_PER_KG = {"hip": 0.15, "knee": 0.15, "ankle": 0.12}
@@ -139,6 +140,7 @@ def write_markdown(res: dict, path: str | Path) -> Path:
 
 def plot_ankle_to_hip(res: dict, path: str | Path) -> Path:
     """Error per joint ankle -> knee -> hip, one line per method, real trials and simulated subjects."""
+    require("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -163,6 +165,7 @@ def plot_ankle_to_hip(res: dict, path: str | Path) -> Path:
 
 def plot_conditions(res: dict, path: str | Path) -> Path:
     """Bars: RMSE per condition (sides and joints averaged per joint kind) for both models."""
+    require("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -189,6 +192,7 @@ def plot_conditions(res: dict, path: str | Path) -> Path:
 
 def plot_traces(cases: list[CaseResult], path: str | Path) -> Path:
     """Right-side hip/knee/ankle moments of a few real trials: truth vs RNNs vs IMU-ID."""
+    require("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

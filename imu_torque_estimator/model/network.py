@@ -10,11 +10,14 @@ Causal by construction: a unidirectional GRU/LSTM stack followed by a per-sample
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from ..extras import require
 
-from .architectures import architecture
-from .config import NetworkConfig
+require("torch")  # one clear message naming the 'train' extra instead of a bare ModuleNotFoundError
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from .architectures import architecture  # noqa: E402
+from .config import NetworkConfig  # noqa: E402
 
 
 class TorqueRNN(nn.Module):

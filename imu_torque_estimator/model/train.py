@@ -24,11 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .config import TrainConfig  # noqa: F401  (re-exported; torch-free home for the CLI)
-from .dataset import Sequence, WindowSampler, normalisation_stats, pad_batch, split_by_subject
-from .network import NetworkConfig, TorqueRNN
+from ..extras import require
+
+require("torch")  # one clear message naming the 'train' extra instead of a bare ModuleNotFoundError
+import torch  # noqa: E402
+
+from .config import TrainConfig  # noqa: E402, F401  (re-exported; torch-free home for the CLI)
+from .dataset import Sequence, WindowSampler, normalisation_stats, pad_batch, split_by_subject  # noqa: E402
+from .network import NetworkConfig, TorqueRNN  # noqa: E402
 
 
 @dataclass
