@@ -82,6 +82,9 @@ setup(
     package_data={PACKAGE: ["py.typed", "sim/patterns.json"]},
     data_files=data_files,
     cmdclass=cmdclass,
+    # here, not in setup.cfg: colcon reads setup() arguments with ast.literal_eval, and setup.cfg's
+    # python_requires becomes a SpecifierSet object
+    python_requires=">=3.10",
     zip_safe=True,
     maintainer="imu_torque_estimator developers",
     maintainer_email="imu-torque-estimator@example.org",
