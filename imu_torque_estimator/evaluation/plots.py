@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..extras import require
+
 
 def plot_result(path: Path, res: Any) -> None:
+    require("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")
