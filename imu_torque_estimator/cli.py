@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imu-torque {args.command}: error: {exc}", file=sys.stderr)
         return 3
     except ModuleNotFoundError as exc:  # an optional import not (yet) behind extras.require()
-        if (exc.name or "").split(".")[0] not in EXTRA_OF_MODULE:
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRA_OF_MODULE:
             raise
-        print(f"imu-torque {args.command}: error: {missing_extra_message(exc.name.split('.')[0])}",
-              file=sys.stderr)
+        print(f"imu-torque {args.command}: error: {missing_extra_message(top)}", file=sys.stderr)
         return 3
     except (ValueError, FileNotFoundError) as exc:  # user errors: one clear line, no traceback
         print(f"imu-torque {args.command}: error: {exc}", file=sys.stderr)

@@ -107,7 +107,7 @@ def combine_rigid_bodies(
     """Merge rigidly attached bodies (mass kg, CoM (3,), inertia about own CoM (3,3), one common frame)
     into (mass, combined CoM, inertia about the combined CoM) by the parallel-axis theorem."""
     m_tot = float(sum(p[0] for p in parts))
-    c = sum(p[0] * np.asarray(p[1], dtype=float) for p in parts) / m_tot
+    c: np.ndarray = sum((p[0] * np.asarray(p[1], dtype=float) for p in parts), np.zeros(3)) / m_tot
     inertia = np.zeros((3, 3))
     for m, ci, ii in parts:
         d = np.asarray(ci, dtype=float) - c
@@ -255,17 +255,18 @@ def inverse_dynamics(
             # The next (proximal) segment receives the reaction at this joint.
             dist_force, dist_point, dist_moment = -f_p, p, -m_p
 
-    res_f = res_m = None
+    res_f: np.ndarray | None = None
+    res_m: np.ndarray | None = None
     if "pelvis" in segs and all(f"hip_{s}" in forces for s in SIDES):
         m = inertials.mass_kg["pelvis"]
         com = kin.com_position_m["pelvis"]
-        hdot = inertial_moment_nm.get("pelvis")
-        if hdot is None:
-            hdot = angular_momentum_rate(kin.rotation["pelvis"], inertials.inertia_kg_m2["pelvis"],
-                                         kin.angular_velocity_rad_s["pelvis"],
-                                         kin.angular_acceleration_rad_s2["pelvis"])
+        hdot_pelvis = inertial_moment_nm.get("pelvis")
+        if hdot_pelvis is None:
+            hdot_pelvis = angular_momentum_rate(kin.rotation["pelvis"], inertials.inertia_kg_m2["pelvis"],
+                                                kin.angular_velocity_rad_s["pelvis"],
+                                                kin.angular_acceleration_rad_s2["pelvis"])
         res_f = m * (kin.com_acceleration_m_s2["pelvis"] - g)
-        res_m = hdot.copy()
+        res_m = hdot_pelvis.copy()
         for s in SIDES:
             p = kin.joint_position_m[f"hip_{s}"]
             res_f = res_f + forces[f"hip_{s}"]

@@ -31,7 +31,8 @@ ROSDEP_KEYS = {"python3-numpy": "numpy", "python3-scipy": "scipy", "python3-yaml
 DIST_OF_MODULE = {"yaml": "pyyaml", "serial": "pyserial"}
 # ROS packages (package.xml exec_depend names) imported by the package
 ROS_MODULES = {"rclpy", "rcl_interfaces", "launch", "launch_ros", "ament_index_python", "sensor_msgs",
-               "std_msgs", "std_srvs", "geometry_msgs", "diagnostic_msgs", "rosgraph_msgs", "builtin_interfaces"}
+               "std_msgs", "std_srvs", "geometry_msgs", "diagnostic_msgs", "rosgraph_msgs",
+               "builtin_interfaces"}
 
 
 def _package_xml() -> tuple[dict[str, str | None], str]:

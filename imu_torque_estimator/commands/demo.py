@@ -223,13 +223,15 @@ def _score(bag: Path, out: Path, mass_kg: float, console, table_cls) -> int:
     attach_truth(res, data)
     write_result_csv(out / "torques.csv", res)
     plot_result(out / "torques.png", res)
-    (out / "metrics.json").write_text(json.dumps(res.metrics, indent=2))
-    n = res.metrics["n_matched"]
+    metrics = res.metrics
+    assert metrics is not None  # attach_truth filled them
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    n = metrics["n_matched"]
     table = table_cls(title=f"Published torques vs simulator ground truth ({n} samples)")
     for col in ("joint", "RMSE Nm/kg", "RMSE Nm", "nRMSE %", "r"):
         table.add_column(col, justify="right" if col != "joint" else "left")
     for j in joints:
-        m = res.metrics[j]
+        m = metrics[j]
         table.add_row(j, f"{m['rmse_nm_per_kg']:.3f}", f"{m['rmse_nm_per_kg'] * mass_kg:.1f}",
                       f"{m['nrmse_pct']:.1f}", f"{m['r']:.3f}")
     from rich.console import Console

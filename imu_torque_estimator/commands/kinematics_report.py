@@ -20,6 +20,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,10 +90,10 @@ def accuracy_study(n_subjects: int, n_strides: int, seed: int) -> dict:
         "sensor+mounting+placement+STA": (mti3, "static+functional"),
         "true_mounting_floor(sensor errors only)": (mti3.replace(sta_scale=0.0), "true"),
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, sub in enumerate(subjects):
         kins = {c: simulate_trial(sub, c, n_strides=n_strides, rate_hz=100.0, imu_errors="ideal",
-                                  seed=seed * 1000 + i).kinematics for c in conditions}
+                                  seed=seed * 1000 + i).truth_kinematics for c in conditions}
         for c in conditions:
             for name, (errs, mode) in settings.items():
                 res = evaluate_on_kinematics(kins[c], default_placements(sub.model()), errs, 100.0,
@@ -204,11 +205,13 @@ def realism_study(xsens_dir: Path, n_subjects: int, seed: int) -> dict:
     for j, sub in enumerate(sample_subjects(n_subjects, rng, prefix="R")):
         tr = simulate_trial(sub, cond, n_strides=12, rate_hz=rate, imu_errors="ideal", seed=seed * 100 + j)
         ev = tr.meta["events"]
-        syn = synthesize_imu(tr.kinematics, default_placements(sub.model()), ImuErrorModel.mti3(), rate, rng,
+        syn = synthesize_imu(tr.truth_kinematics, default_placements(sub.model()), ImuErrorModel.mti3(), rate,
+                             rng,
                              heel_strikes_s={"l": ev["heel_strikes_l_s"], "r": ev["heel_strikes_r_s"]})
         sf = np.stack([syn.signals[s].specific_force_m_s2 for s in SEGMENTS])
         sw = np.stack([syn.signals[s].angular_rate_rad_s for s in SEGMENTS])
-        d = {s: signal_summary(sf[SEGMENTS.index(s)], sw[SEGMENTS.index(s)], rate) for s in segs}
+        d: dict[str, Any] = {s: signal_summary(sf[SEGMENTS.index(s)], sw[SEGMENTS.index(s)], rate)
+                             for s in segs}
         k = SEGMENTS.index("shank_r")
         mount = syn.placements
         om = sw[k] @ mount["shank_r"].sensor_to_segment.T

@@ -157,9 +157,9 @@ def run(args: argparse.Namespace) -> int:
               "calibration": args.calibration, "config": cfg.to_dict(), "parallel": not args.sequential,
               "timings": timings, "models": summaries}
     (args.out / "train_defaults.json").write_text(json.dumps(record, indent=1) + "\n")
-    for s in summaries:
-        rm = s["test_rmse_nm_per_kg"]
-        print(f"{s['sensor_set']}: {s['model_id']} held-out RMSE Nm/kg " +
+    for summ in summaries:
+        rm = summ["test_rmse_nm_per_kg"]
+        print(f"{summ['sensor_set']}: {summ['model_id']} held-out RMSE Nm/kg " +
               " ".join(f"{j}={v:.3f}" for j, v in rm.items()))
     print(f"timings: {timings}")
     return 0

@@ -541,7 +541,7 @@ def _read(reader: Any, path: Path, ns: str | None, segments: Sequence[str] | Non
         ns = namespaces[0] if namespaces else ""
     ns = _norm_ns(ns)
     wanted = {t: c for t, c in classified.items() if c[0] == ns or c[2] in ("diagnostics", "clock")}
-    imu_segs = [c[1] for c in wanted.values() if c[2] == "imu/data_raw"]
+    imu_segs = [c[1] for c in wanted.values() if c[2] == "imu/data_raw" and c[1] is not None]
     if require_imu and not imu_segs:
         shown = ", ".join(f"{t} [{ty}]" for t, (ty, _n) in sorted(topics.items())) or "none"
         raise BagError(f"{path}: no IMU topics <ns>/<segment>/imu/data_raw (namespace {ns or '/'}); "

@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class C3DData:
         return list(self.markers)
 
 
-def _param(path: Path, params: dict, group: str, name: str) -> object:
+def _param(path: Path, params: dict, group: str, name: str) -> Any:
     try:
         return params[group][name]["value"]
     except KeyError:

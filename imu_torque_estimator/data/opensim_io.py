@@ -174,7 +174,7 @@ def write_storage(path: str | Path, storage: Storage) -> None:
     lines = [storage.name or "table", "version=1", f"nRows={n}", f"nColumns={len(names) + 1}",
              f"inDegrees={'yes' if storage.in_degrees else 'no'}", "endheader",
              "\t".join(["time", *names])]
-    data = np.column_stack([storage.time_s, *(storage.columns[c] for c in names)]) if n else []
+    data = np.column_stack([storage.time_s, *(storage.columns[c] for c in names)]) if n else np.zeros((0, 0))
     lines += ["\t".join(repr(float(v)) for v in row) for row in data]
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -560,6 +560,7 @@ def validate_id_trial(data_dir: str | Path, name: str, run_tool: bool = True,
     res = IdValidation(name, m, t, proj, refm, {j: _rms(proj[j] - refm[j]) for j in body.JOINTS},
                        notes=list(tk.notes), seconds=secs)
     bw = m * body.GRAVITY_M_S2
+    assert loads.pelvis_residual_force_n is not None  # the pelvis is in every validation trial
     res.pelvis_residual_force_rms_pct_bw = 100 * _rms(
         np.linalg.norm(loads.pelvis_residual_force_n[keep], axis=1)) / bw
     if run_tool:

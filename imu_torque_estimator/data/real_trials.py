@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.signal import butter, filtfilt
@@ -107,6 +108,13 @@ class TrialSpec:
     subject_json: str | None = None
     c3d: str | None = None
     c3d_options: str = "fullbody"
+
+    def file(self, field: str) -> str:
+        """The file named by an optional field that this trial's processing needs."""
+        value = getattr(self, field)
+        if not value:
+            raise ValueError(f"trial {self.name}: no {field} file in its spec")
+        return str(value)
 
 
 _HAMNER = "hamner_run_subject04"
@@ -274,7 +282,8 @@ def _hamner_subject(data_dir: Path, cache_dir: Path, progress: Progress | None) 
     _say(progress, f"{_HAMNER}: scaling the generic model to {subj['massKg']} kg, {subj['heightM']} m "
                    "(leg factor search, a few IK runs)")
     generic = ik.strip_forces(folder / spec.model, out_dir / "generic_no_muscles.osim")
-    fit = ik.fit_subject(generic, folder / spec.trc, float(subj["massKg"]), float(subj["heightM"]), out_dir)
+    fit = ik.fit_subject(generic, folder / spec.file("trc"), float(subj["massKg"]), float(subj["heightM"]),
+                         out_dir)
     info = {"factors": fit.factors, "search": fit.search, "seconds": round(fit.seconds, 1),
             "mass_kg": float(subj["massKg"]), "height_m": float(subj["heightM"]),
             "fitted_on": spec.trc}
@@ -378,7 +387,7 @@ def _stances(loaded: np.ndarray) -> list[tuple[int, int]]:
     """Complete loaded intervals [start, end) that begin and end inside the record."""
     edges = np.diff(loaded.astype(int))
     starts, ends = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
-    return [(a, b) for a in starts for b in ends[ends > a][:1]]
+    return [(int(a), int(b)) for a in starts for b in ends[ends > a][:1]]
 
 
 def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
@@ -409,7 +418,7 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
     from .trc import MarkerData, read_trc, write_trc
 
     opts = C3D_OPTIONS[spec.c3d_options]
-    d = read_c3d(data_dir / spec.folder / spec.c3d)
+    d = read_c3d(data_dir / spec.folder / spec.file("c3d"))
     steps = [f"C3D {spec.folder}/{spec.c3d}: markers {d.point_rate_hz:g} Hz, {len(d.force_plates)} plates "
              f"{d.analog_rate_hz:g} Hz (ezc3d)"]
     v = np.nanmedian(np.concatenate([np.gradient(d.markers[m][:, :2], d.time_s, axis=0)
@@ -466,7 +475,7 @@ def _c3d_inputs(spec: TrialSpec, data_dir: Path, cache_dir: Path, rebuild: bool,
         raise ValueError(f"{spec.name}: needs two consecutive, overlapping plate stances of opposite feet")
     s1, s2 = chain[0], chain[1]
     step_s = (s2[0] - s1[0]) / fs
-    subject = d.parameters.get("PROCESSING", {})
+    subject: dict[str, Any] = d.parameters.get("PROCESSING", {})
     if "Bodymass" in subject and float(np.ravel(subject["Bodymass"])[0]) > 0:
         mass_kg = float(np.ravel(subject["Bodymass"])[0])
         height_m = float(np.ravel(subject.get("Height", [np.nan]))[0]) / 1000.0
@@ -579,7 +588,7 @@ def _ik_with_quality(name: str, model: Path, trc: Path, cache_dir: Path, rebuild
     if "ik_lower_body_rms_m" not in ik_q:
         per = ik.marker_errors(model, coords_path, trc)
         low = [v for m, v in per.items() if ik.is_lower_body_marker(m)]
-        worst = max(per, key=per.get)
+        worst = max(per, key=lambda m: per[m])
         ik_q.update(ik_lower_body_rms_m=round(float(np.sqrt(np.mean(np.square(low)))), 5),
                     ik_worst_marker=f"{worst} {1000 * per[worst]:.1f} mm",
                     ik_per_marker_rms_mm={m: round(1000 * v, 1) for m, v in per.items()})
@@ -630,19 +639,20 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
         steps.append(f"OpenSim ScaleTool on {spec.model}: mass {info['mass_kg']} kg, factors "
                      + ", ".join(f"{k} {v:.3f}" for k, v in info["factors"].items())
                      + " (pelvis/torso/feet from marker distances, legs by IK-RMS search)")
-        coords_path, ik_q = _ik_with_quality(name, model, folder / spec.trc, cache_dir, rebuild, progress)
+        coords_path, ik_q = _ik_with_quality(name, model, folder / spec.file("trc"), cache_dir, rebuild,
+                                             progress)
         quality.update(ik_q)
         steps.append(f"OpenSim InverseKinematicsTool on {spec.trc} ({quality['ik_frames']} frames)")
-        subj = json.loads((folder / spec.subject_json).read_text())
+        subj = json.loads((folder / spec.file("subject_json")).read_text())
         mass_kg, height_m = float(subj["massKg"]), float(subj["heightM"])
-        loads = external_loads_from_storage(read_storage(folder / spec.grf_mot), _GRF_IDS)
+        loads = external_loads_from_storage(read_storage(folder / spec.file("grf_mot")), _GRF_IDS)
         mass_source = "_subject.json"
     else:
         model = folder / spec.model
-        coords_path = folder / spec.coordinates
+        coords_path = folder / spec.file("coordinates")
         steps.append(f"coordinates given ({spec.coordinates})")
         mass_kg = float("nan")
-        loads = read_external_loads(folder / spec.grf_xml)
+        loads = read_external_loads(folder / spec.file("grf_xml"))
         grf_cutoff = None  # as in the OpenSim reference ID of these trials
         mass_source = "model mass"
     coords = read_storage(coords_path)
@@ -681,7 +691,7 @@ def build_trial(name: str, data_dir: str | Path | None = None, cache_dir: str | 
             quality["plugin_gait_moment_comparison"] = ref
     bw = mass_kg * GRAVITY_M_S2
     lever = height_m if np.isfinite(height_m) else 1.0
-    if jl.pelvis_residual_force_n is not None:
+    if jl.pelvis_residual_force_n is not None and jl.pelvis_residual_moment_nm is not None:
         rf = np.linalg.norm(jl.pelvis_residual_force_n, axis=1)
         rm = np.linalg.norm(jl.pelvis_residual_moment_nm, axis=1)
         quality.update(

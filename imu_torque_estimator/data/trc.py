@@ -128,9 +128,9 @@ def write_trc(path: str | Path, data: MarkerData, units: str = "mm") -> Path:
         raise ValueError(f"units must be one of {sorted(UNIT_TO_M)}, got {units!r}")
     scale = 1.0 / UNIT_TO_M[units.lower()]
     names = list(data.markers)
-    for n in names:
-        if "\t" in n or not n.strip() or n != n.strip():
-            raise ValueError(f"marker name {n!r} cannot be written to a .trc (tabs/blank/padded)")
+    for name in names:
+        if "\t" in name or not name.strip() or name != name.strip():
+            raise ValueError(f"marker name {name!r} cannot be written to a .trc (tabs/blank/padded)")
     n = len(data.time_s)
     out = [
         f"PathFileType\t4\t(X/Y/Z)\t{path.name}",

@@ -125,8 +125,8 @@ def read_xsens_export(path: str | Path, default_rate_hz: float = DEFAULT_RATE_HZ
     i = 0
     while i < len(lines) and (lines[i].startswith("//") or not lines[i].strip()):
         if ":" in lines[i]:
-            k, v = lines[i][2:].split(":", 1)
-            header[k.strip()] = v.strip()
+            key, value = lines[i][2:].split(":", 1)
+            header[key.strip()] = value.strip()
         i += 1
     if i >= len(lines):
         raise DataFormatError(f"{path}: line {i + 1}: no header row after the // comments")
@@ -155,7 +155,7 @@ def read_xsens_export(path: str | Path, default_rate_hz: float = DEFAULT_RATE_HZ
     wanted = ["PacketCounter", "SampleTimeFine", "Acc_X", "Acc_Y", "Acc_Z", *gyr, *quat,
               *(c for c in index if _MAT.match(c))]
     wanted = [w for w in wanted if w in index]
-    data = {w: [] for w in wanted}
+    data: dict[str, list[float]] = {w: [] for w in wanted}
     for lineno, line in enumerate(lines[head_line:], start=head_line + 1):
         if not line.strip() or line.startswith("//"):
             continue
@@ -164,21 +164,22 @@ def read_xsens_export(path: str | Path, default_rate_hz: float = DEFAULT_RATE_HZ
             raise DataFormatError(f"{path}: line {lineno}: {len(cells)} cells, header has {len(cols)}")
         for w in wanted:
             k = index[w]
-            c = cells[k].strip() if k < len(cells) else ""
-            if not c:
+            cell = cells[k].strip() if k < len(cells) else ""
+            if not cell:
                 data[w].append(np.nan)
                 continue
             try:
-                data[w].append(float(c))
+                data[w].append(float(cell))
             except ValueError:
-                raise DataFormatError(f"{path}: line {lineno}: field {w!r} is not a number: {c!r}") from None
+                raise DataFormatError(f"{path}: line {lineno}: field {w!r} is not a number: "
+                                      f"{cell!r}") from None
     arr = {w: np.asarray(v, dtype=float) for w, v in data.items()}
     n = len(arr["PacketCounter"])
     if n == 0:
         raise DataFormatError(f"{path}: line {len(lines) + 1}: no data rows")
     if not np.all(np.isfinite(arr["PacketCounter"])):
-        bad = int(np.flatnonzero(~np.isfinite(arr["PacketCounter"]))[0])
-        raise DataFormatError(f"{path}: data row {bad + 1}: field 'PacketCounter' is empty")
+        first_bad = int(np.flatnonzero(~np.isfinite(arr["PacketCounter"]))[0])
+        raise DataFormatError(f"{path}: data row {first_bad + 1}: field 'PacketCounter' is empty")
 
     rate_hz = float(default_rate_hz)
     if "Update Rate" in header:
@@ -203,11 +204,11 @@ def read_xsens_export(path: str | Path, default_rate_hz: float = DEFAULT_RATE_HZ
         raise DataFormatError(f"{path}: data row {bad[0] + 2}: field {clock!r} does not increase")
 
     acc = np.column_stack([arr["Acc_X"], arr["Acc_Y"], arr["Acc_Z"]])
-    orientation = None
+    orientation: np.ndarray | None = None
     if has_mat:
         orientation = np.empty((n, 3, 3))
-        for (r, c), k in mat_cols.items():
-            orientation[:, r, c] = arr[cols[k]]
+        for (row, col), k in mat_cols.items():
+            orientation[:, row, col] = arr[cols[k]]
     elif has_quat:
         q = np.column_stack([arr[c] for c in quat])
         orientation = np.full((n, 3, 3), np.nan)
@@ -218,6 +219,7 @@ def read_xsens_export(path: str | Path, default_rate_hz: float = DEFAULT_RATE_HZ
         rate = np.column_stack([arr[g] for g in gyr])
         source = "gyroscope"
     else:
+        assert orientation is not None  # checked above: a rate needs Gyr_* or an orientation
         rate = angular_rate_from_orientation(orientation, time_s)
         source = "orientation"
     return XsensExport(path=path, rate_hz=rate_hz, packet_counter=arr["PacketCounter"].astype(np.int64),

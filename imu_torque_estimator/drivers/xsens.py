@@ -141,7 +141,7 @@ _REAL_COUNTS = {
     XDI.RATE_OF_TURN: 3,
     XDI.MAGNETIC_FIELD: 3,
 }
-_INT_SIZES = {XDI.PACKET_COUNTER: 2, XDI.SAMPLE_TIME_FINE: 4, XDI.STATUS_WORD: 4}
+_INT_SIZES: dict[int, int] = {XDI.PACKET_COUNTER: 2, XDI.SAMPLE_TIME_FINE: 4, XDI.STATUS_WORD: 4}
 
 _S2 = math.sqrt(0.5)
 # Left-multiplying quaternions (w, x, y, z) taking an orientation expressed in the given reference
@@ -347,7 +347,8 @@ def _struct_for(precision: int, count: int) -> struct.Struct:
     key = (int(precision), count)
     s = _STRUCTS.get(key)
     if s is None:
-        code = {Precision.FLOAT32: "f", Precision.FP1220: "i", Precision.FLOAT64: "d"}.get(precision)
+        codes: dict[int, str] = {Precision.FLOAT32: "f", Precision.FP1220: "i", Precision.FLOAT64: "d"}
+        code = codes.get(precision)
         s = struct.Struct(">" + ("Ih" * count if code is None else code * count))
         _STRUCTS[key] = s
     return s
@@ -436,7 +437,7 @@ def _plan(did: int) -> tuple:
     if field_ == _F_UNKNOWN:
         plan: tuple = (_F_UNKNOWN, -1, 0, 0, 0, "")
     elif kind in _INT_SIZES:
-        size = _INT_SIZES[kind]  # type: ignore[index]
+        size = _INT_SIZES[kind]
         plan = (field_, size, 0, 0, 0, "") if not did & 0x000F else \
             (_F_BAD, -1, 0, 0, 0, f"item 0x{did:04X}: precision/frame bits on an integer output")
     else:
@@ -495,12 +496,12 @@ def parse_mtdata2(payload: bytes) -> MTData2Packet:
         elif field_ == _F_GYR:
             pkt.rate_of_turn_rad_s = vals  # type: ignore[assignment]
         elif field_ == _F_QUAT:
-            pkt.quaternion_wxyz = vals if coord == 0 else quat_multiply(_Q_TO_ENU[coord], vals)  # type: ignore[arg-type,index,assignment]
+            pkt.quaternion_wxyz = vals if coord == 0 else quat_multiply(_Q_TO_ENU[coord], vals)  # type: ignore[arg-type,assignment]
             pkt.orientation_coord = coord
         elif field_ == _F_MAT:
             cols = (vals[0:3], vals[3:6], vals[6:9])  # column-major on the wire [XDI xsdatapacket.c]
             cols_enu = [_vec_to_enu(coord, c) for c in cols]
-            pkt.rotation_matrix = tuple(tuple(c[r] for c in cols_enu) for r in range(3))  # type: ignore[assignment]
+            pkt.rotation_matrix = tuple(tuple(c[r] for c in cols_enu) for r in range(3))  # type: ignore[misc]
             pkt.orientation_coord = coord
         elif field_ == _F_FREE:
             pkt.free_acceleration_m_s2 = _vec_to_enu(coord, vals)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -189,7 +190,9 @@ def real_trial_signals(trial, rate_hz: float = 100.0, seed: int = 0, sex: str = 
     tr = resample_trial(trial, rate_hz)
     kin = tr.kinematics
     height = tr.height_m if np.isfinite(tr.height_m) else leg_length_height_m(kin)
-    model = lower_body_model(tr.mass_kg, height, sex)
+    if sex not in ("male", "female"):
+        raise ValueError(f"sex must be 'male' or 'female', got {sex!r}")
+    model = lower_body_model(tr.mass_kg, height, cast(Literal["male", "female"], sex))
     nominal = default_placements(model)
     full, first = with_standing_prefix(kin, 2.0, 1.0)
     rng = np.random.default_rng(seed)

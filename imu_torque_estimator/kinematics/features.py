@@ -31,6 +31,7 @@ like an accelerometer at the CoM), angular_velocity = omega_B, orientation = VQF
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.signal import butter, lfilter
@@ -53,7 +54,7 @@ FEATURE_SPEC_ID = FEATURE_SPEC_IDS[DEFAULT_FEATURE_FRAME]
 # Causal angular-acceleration estimate: derivative kind and optional 2nd-order Butterworth low-pass.
 # "diff2" = (3 w_k - 4 w_k-1 + w_k-2) / (2 dt): exact for quadratics, no lag to 2nd order.
 # "diff1" = (w_k - w_k-1) / dt: half a sample late. Chosen by measurement (bench_kinematics.py).
-ALPHA_FILTER = {"derivative": "diff2", "lowpass_hz": None}
+ALPHA_FILTER: dict[str, Any] = {"derivative": "diff2", "lowpass_hz": None}
 
 
 def feature_names(sensor_set_name: str, frame: str = DEFAULT_FEATURE_FRAME) -> list[str]:

@@ -73,7 +73,8 @@ class Bundle:
 
 def _weights_bytes(weights: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sorted(weights.items())})
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sorted(weights.items())}
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
     return buf.getvalue()
 
 
@@ -120,13 +121,13 @@ def _contract(net: NetworkConfig, norm: dict, sensor_set: str, rate_hz: float, f
 
 def update_bundle_metrics(path: str | Path, metrics: dict, training: dict | None = None) -> Bundle:
     """Replace the metrics (and optionally training notes) of an existing bundle; model_id is kept."""
-    b = load_bundle(path)
+    load_bundle(path)  # validates the bundle before it is edited
     cfg = json.loads((Path(path) / CONFIG_FILE).read_text())
     cfg["metrics"] = metrics
     if training is not None:
         cfg["training"] = training
     write_bytes_atomic(Path(path) / CONFIG_FILE, (json.dumps(cfg, indent=1) + "\n").encode())
-    return load_bundle(b.path)
+    return load_bundle(path)
 
 
 def load_bundle(path: str | Path, expect_sensor_set: str | None = None, expect_rate_hz: float | None = None,

@@ -50,15 +50,18 @@ class StreamingEngine:
         nrm = bundle.normalisation
 
         # state vector layout: [1, x, h_0, 1, h_1, ..., 1, h_{L-1}, 1]
-        self._v = np.zeros(1 + f + net.layers * (h + 1), dtype)
+        self._v: np.ndarray = np.zeros(1 + f + net.layers * (h + 1), dtype)
         self._x = self._v[1:1 + f]
         h_start = [1 + f + k * (h + 1) for k in range(net.layers)]
         self._h = [self._v[s:s + h] for s in h_start]
         self._ones = [0] + [s + h for s in h_start]  # indices of the constant-1 entries
         self._v[self._ones] = 1.0
-        self._c = [np.zeros(h, dtype) for _ in range(net.layers)] if self.HAS_CELL_STATE else []
+        self._c: list[np.ndarray] = [np.zeros(h, dtype) for _ in range(net.layers)] if self.HAS_CELL_STATE \
+            else []
 
-        self._w, self._in, self._gates = [], [], []
+        self._w: list[np.ndarray] = []
+        self._in: list[np.ndarray] = []
+        self._gates: list[np.ndarray] = []
         for k in range(net.layers):
             w_ih, w_hh = w[f"rnn.weight_ih_l{k}"], w[f"rnn.weight_hh_l{k}"]
             b_ih, b_hh = w[f"rnn.bias_ih_l{k}"], w[f"rnn.bias_hh_l{k}"]
@@ -74,10 +77,10 @@ class StreamingEngine:
         # head with de-normalisation folded in, reading [h_{L-1}, 1]
         wh = w["head.weight"] * nrm["out_std"][:, None]
         bh = w["head.bias"] * nrm["out_std"] + nrm["out_mean"]
-        self._w_head = np.ascontiguousarray(np.hstack([wh, bh[:, None]]), dtype)
+        self._w_head: np.ndarray = np.ascontiguousarray(np.hstack([wh, bh[:, None]]), dtype)
         self._in_head = self._v[h_start[-1]:h_start[-1] + h + 1]
-        self._y = np.zeros(self.n_out, dtype)
-        self._tmp = [np.zeros(h, dtype) for _ in range(net.layers)]
+        self._y: np.ndarray = np.zeros(self.n_out, dtype)
+        self._tmp: list[np.ndarray] = [np.zeros(h, dtype) for _ in range(net.layers)]
         self._views = [self._gate_views(k) for k in range(net.layers)]
 
     @staticmethod

@@ -9,6 +9,7 @@ is averaged over its trials.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,8 @@ def joint_metrics(pred: np.ndarray, true: np.ndarray, joints: Iterable[str]) -> 
     pred = np.asarray(pred)[:, :len(joints)]
     true = np.asarray(true)[:, :len(joints)]
     e, ne, r = rmse(pred, true), nrmse_pct(pred, true), pearson_r(pred, true)
-    out = {j: {"rmse_nm_per_kg": float(e[i]), "nrmse_pct": float(ne[i]), "r": float(r[i])}
-           for i, j in enumerate(joints)}
+    out: dict[str, Any] = {j: {"rmse_nm_per_kg": float(e[i]), "nrmse_pct": float(ne[i]), "r": float(r[i])}
+                           for i, j in enumerate(joints)}
     out["n_samples"] = int(len(_valid(pred, true)[0]))
     return out
 

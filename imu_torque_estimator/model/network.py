@@ -27,6 +27,11 @@ class TorqueRNN(nn.Module):
     State: GRU -> h (layers, B, hidden); LSTM -> (h, c), the PyTorch conventions.
     """
 
+    in_mean: torch.Tensor  # buffers (register_buffer), typed for the checker
+    in_std: torch.Tensor
+    out_mean: torch.Tensor
+    out_std: torch.Tensor
+
     def __init__(self, cfg: NetworkConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -101,12 +101,12 @@ def train(seqs: SequenceABC[Sequence], cfg: TrainConfig, log_path: str | Path | 
                             info="") if bar else None
         for step in range(1, cfg.max_steps + 1):
             # --- learning rate: cosine decay over the run (steps or time budget, whichever ends first)
-            progress = (step - 1) / cfg.max_steps
+            done = (step - 1) / cfg.max_steps
             if cfg.time_budget_s:
-                progress = max(progress, (time.perf_counter() - t0) / cfg.time_budget_s)
+                done = max(done, (time.perf_counter() - t0) / cfg.time_budget_s)
             lr_min = cfg.lr * cfg.lr_final_frac
             for g in opt.param_groups:
-                g["lr"] = lr_min + 0.5 * (cfg.lr - lr_min) * (1.0 + np.cos(np.pi * min(1.0, progress)))
+                g["lr"] = lr_min + 0.5 * (cfg.lr - lr_min) * (1.0 + np.cos(np.pi * min(1.0, done)))
 
             # --- one optimisation step on random windows
             model.train()

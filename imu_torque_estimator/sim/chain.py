@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..body import SEGMENTS, SIDES, LowerBodyModel
 from ..dynamics import _cross
@@ -142,17 +143,17 @@ class ChainState:
             self.origin.shifted(p, v, a),
         )
 
-    def point(self, segment: str, local_m: np.ndarray, origin: PointMotion) -> PointMotion:
+    def point(self, segment: str, local_m: ArrayLike, origin: PointMotion) -> PointMotion:
         """Motion of a point fixed at `local_m` (segment frame, relative to `origin`'s point)."""
         d = self.rotation[segment] @ np.asarray(local_m, dtype=float)
         return rigid_point(origin, self.omega[segment], self.alpha[segment], d)
 
-    def kinematics(self, pelvis_com_m: np.ndarray | None = None) -> SegmentKinematics:
-        """motion.SegmentKinematics of the 7 segments. `pelvis_com_m` (N,3 PointMotion-like) optionally
+    def kinematics(self, pelvis_com_m: PointMotion | None = None) -> SegmentKinematics:
+        """motion.SegmentKinematics of the 7 segments. `pelvis_com_m` (PointMotion of (N,3)) optionally
         replaces the pelvis CoM (e.g. the combined pelvis + upper-body CoM for whole-body residuals)."""
         com = dict(self.com)
         if pelvis_com_m is not None:
-            com["pelvis"] = pelvis_com_m  # type: ignore[assignment]
+            com["pelvis"] = pelvis_com_m
         return SegmentKinematics(
             time_s=self.time_s,
             rotation={s: self.rotation[s] for s in SEGMENTS},

@@ -103,7 +103,7 @@ def write_shard(trial: SimTrial, out_dir: str | Path) -> Path:
     meta = dict(trial.meta)
     meta["diagnostics"] = trial.diagnostics
     arrays["meta"] = np.array(json.dumps(meta))
-    return savez_atomic(final, **arrays)
+    return savez_atomic(final, **arrays)  # type: ignore[arg-type]  # arrays never has a 'compressed' key
 
 
 def load_trial(path: str | Path) -> SimTrial:

@@ -382,10 +382,10 @@ def design_com(
             sel = np.zeros(n, dtype=bool)
             sel[lo : hi + 1] = True
             a_w, b_w = rows_for(sel, grp, w == 0, lo, min(hi, n - 1))
-            unknown = ([0, 1] if w == 0 else []) + [2 + k * nb + j for k in grp for j in range(nb)]
+            cols = ([0, 1] if w == 0 else []) + [2 + k * nb + j for k in grp for j in range(nb)]
             if n_cop:
-                unknown += [nf + 2 * k + j for k in grp for j in range(2)]
-            unknown = np.array(unknown, dtype=int)
+                cols += [nf + 2 * k + j for k in grp for j in range(2)]
+            unknown = np.array(cols, dtype=int)
             known = np.setdiff1d(np.arange(ncol), unknown)
             b_w = b_w - a_w[:, known] @ x[known]
             x[unknown] = _solve_normal(a_w[:, unknown], b_w)

@@ -22,6 +22,7 @@ in segment axes (the lever arm), so synthesis needs nothing but `motion.SegmentK
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -240,7 +241,7 @@ def synthesize_imu(
     errors: ImuErrorModel,
     rate_hz: float,
     rng: np.random.Generator,
-    heel_strikes_s: dict[str, np.ndarray | list[float]] | None = None,
+    heel_strikes_s: Mapping[str, np.ndarray | list[float]] | None = None,
 ) -> ImuSynthesis:
     """Synthesise IMU signals for every placement (segment order of body.SEGMENTS).
 
@@ -324,7 +325,7 @@ def synthesize_imu(
 
 
 def _impact_series(
-    t: np.ndarray, seg: str, heel_strikes_s: dict, e: ImuErrorModel, rng: np.random.Generator
+    t: np.ndarray, seg: str, heel_strikes_s: Mapping, e: ImuErrorModel, rng: np.random.Generator
 ) -> np.ndarray:
     """Sum of damped sinusoids A exp(-dt/tau) sin(2 pi f dt) after each relevant heel strike (N,)."""
     amp, freq = e.impact_per_segment.get(_seg_type(seg), (0.0, 0.0))

@@ -82,6 +82,14 @@ class SimTrial:
     diagnostics: dict = field(default_factory=dict)
 
     @property
+    def truth_kinematics(self) -> SegmentKinematics:
+        """The simulated segment kinematics (kept by simulate_trial; None only for trials built from
+        arrays without them)."""
+        if self.kinematics is None:
+            raise ValueError("this trial carries no segment kinematics")
+        return self.kinematics
+
+    @property
     def trial_id(self) -> str:
         return str(self.meta["trial_id"])
 
@@ -409,7 +417,7 @@ def _simulate(
     stances = stances_of(plan, patterns, float(t[-1]))
     speed = condition.speed_m_s if condition.mode != "walk_run" else float(np.mean(plan.speeds_m_s[1:-1]))
     trunk_delta = None
-    first_residual = None
+    first_residual: np.ndarray | None = None
     basis_cache: dict = {}
     if not isinstance(trunk_passes, int | np.integer) or not 1 <= trunk_passes <= 10:
         raise ValueError(f"trunk_passes must be an integer in 1..10, got {trunk_passes!r}")
@@ -448,6 +456,7 @@ def _simulate(
     sig, plc = synth.signals, synth.placements
 
     bw = mass * GRAVITY_M_S2
+    assert loads.pelvis_residual_force_n is not None and loads.pelvis_residual_moment_nm is not None
     res_f = np.linalg.norm(loads.pelvis_residual_force_n, axis=1)
     res_m = np.linalg.norm(loads.pelvis_residual_moment_nm, axis=1)
     fz = {s: design.force_n[s][:, 2] for s in SIDES}
@@ -499,7 +508,7 @@ def _simulate(
         "cop_outside_max_m": float(max(cop.cop_outside_m.values())),
         "hip_scale": hip_scale,
         "residual_moment_before_trunk_max_pct_bw_height": float(
-            100 * np.linalg.norm(first_residual, axis=1).max() / (bw * subject.height_m)
+            100 * np.linalg.norm(_first(first_residual), axis=1).max() / (bw * subject.height_m)
         ),
         "trunk_correction_max_deg": 0.0
         if trunk_delta is None
@@ -523,3 +532,10 @@ def _simulate(
         contacts=cop.contacts,
         diagnostics=diagnostics,
     )
+
+
+def _first(residual: np.ndarray | None) -> np.ndarray:
+    """The residual of the first trunk iteration (the loop runs at least once)."""
+    if residual is None:
+        raise RuntimeError("trunk correction loop did not run")
+    return residual

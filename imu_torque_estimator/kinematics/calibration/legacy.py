@@ -19,7 +19,7 @@ The nominal mounting decides the flexion-axis sign here: use the `still`/`walkin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -121,9 +121,9 @@ def pelvis_forward_axis(specific_force_m_s2: np.ndarray, z_axis: np.ndarray) -> 
 
 
 def calibrate(
-    nominal: dict[str, object],
+    nominal: Mapping[str, object],
     static: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    walking_rate_rad_s: dict[str, np.ndarray] | None = None,
+    walking_rate_rad_s: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]] | None = None,
     functional_segments: tuple[str, ...] = ("thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r"),
     sign_from_gait: bool = False,
     min_eig_ratio: float = MIN_FUNCTIONAL_EIG_RATIO,
