@@ -26,9 +26,11 @@ LOW_VENV := .venv-lowest
 LOW_EXTRAS := plot,train
 # Tests that `make colcon` runs through `colcon test` (the ones exercising the installed package);
 # `make colcon COLCON_TESTS=` runs the whole suite there.
-COLCON_TESTS ?= test/test_cli.py test/test_node_smoke.py test/test_launch.py test/test_launch_config.py
+COLCON_TESTS ?= test/test_cli.py test/test_node_smoke.py test/test_launch_config.py
 
-.PHONY: setup demo test test-fast test-ros test-lowest colcon bench lint train clean
+LOW_STAMP := $(LOW_VENV)/.setup-done
+
+.PHONY: setup demo test test-fast test-ros lowest-venv test-lowest colcon bench lint train clean
 
 setup: $(STAMP)
 
@@ -50,8 +52,14 @@ test-fast: setup
 test-ros: setup
 	@$(VPY) -m pytest -q -m ros test
 
-test-lowest:
-	@bash scripts/test_lowest.sh "$(PY)" "$(LOW_VENV)" "$(LOW_EXTRAS)"
+lowest-venv: $(LOW_STAMP)
+
+$(LOW_STAMP): setup.py setup.cfg scripts/deps.py scripts/test_lowest.sh
+	@bash scripts/test_lowest.sh "$(PY)" "$(LOW_VENV)" "$(LOW_EXTRAS)" setup
+	@touch $(LOW_STAMP)
+
+test-lowest: $(LOW_STAMP)
+	@bash scripts/test_lowest.sh "$(PY)" "$(LOW_VENV)" "$(LOW_EXTRAS)" test
 
 colcon: setup
 	@bash scripts/colcon_check.sh "$(VENV)" $(COLCON_TESTS)
@@ -64,6 +72,7 @@ train: setup
 
 lint: setup
 	@$(VENV)/bin/ruff check imu_torque_estimator test benchmarks launch examples scripts setup.py
+	@$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) $(LOW_VENV) build install log *.egg-info

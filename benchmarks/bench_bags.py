@@ -30,8 +30,8 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from imu_torque_estimator.body import SENSOR_SETS  # noqa: E402
-from imu_torque_estimator.data import bags  # noqa: E402
+from imu_torque_estimator.body import SENSOR_SETS
+from imu_torque_estimator.data import bags
 
 RESULTS = Path(__file__).parent / "results" / "bags.json"
 # CPU time of this process (single-threaded BLAS, pinned to one core): the machine is shared, so wall
@@ -161,7 +161,7 @@ def run_full(data, bundle_path: Path, profile: bool = False) -> tuple[dict, obje
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(14)
         text = s.getvalue()
-    return {"pipeline_s": dt, "pipeline_wall_s": wall, "torques": int(len(res.stamp_ns)), "report": {
+    return {"pipeline_s": dt, "pipeline_wall_s": wall, "torques": len(res.stamp_ns), "report": {
         k: v for k, v in res.report.items()
         if k in ("grid_emitted", "grid_dropped_total", "imu_invalid_total", "kinematics_samples",
                  "torques_published")}}, res, text
@@ -271,7 +271,7 @@ def main() -> int:
         gen = simulate(bag, args.minutes, args.sim_minutes)
         size_mb = sum(f.stat().st_size for f in bag.iterdir()) / 1e6
         read, data = time_read(bag)
-        full, res, prof_text = run_full(data, bundle)
+        full, _res, prof_text = run_full(data, bundle)
         duration_s = data.duration_s
         stages, a3, g3, cal = time_stages(data, bundle, n=min(12000, gen["samples_per_sensor"]))
         batch = time_batch(a3, g3, cal, bundle)

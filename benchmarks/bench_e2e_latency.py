@@ -90,7 +90,7 @@ def run_once(errors: str, seconds: float, model: Path, tmp: Path) -> dict:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), AMENT_PREFIX_PATH=str(REPO / ".venv"),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
-    log = open(tmp / f"launch_{errors}.log", "w")
+    log = open(tmp / f"launch_{errors}.log", "w")  # noqa: SIM115 - the launch process writes it until stopped
     launch = subprocess.Popen([str(REPO / ".venv/bin/ros2"), "launch", "imu_torque_estimator",
                                "seven_imu.launch.py", f"params_file:={params}", f"model:={model}",
                                f"rate_hz:={RATE}"], env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -212,7 +212,7 @@ def de_leva_segment(name: str, mass_kg: float, height_m: float, sex: Sex = "male
 def whole_body_segments(mass_kg: float, height_m: float, sex: Sex = "male") -> list[SegmentInertia]:
     """All 16 de Leva segments of a whole body (bilateral ones twice); masses sum to `mass_kg`."""
     out = []
-    for name in DE_LEVA_1996[sex] if sex in DE_LEVA_1996 else ():
+    for name in DE_LEVA_1996.get(sex, ()):
         seg = de_leva_segment(name, mass_kg, height_m, sex)
         out.extend([seg, seg] if name in BILATERAL else [seg])
     _check_body(mass_kg, height_m, sex)

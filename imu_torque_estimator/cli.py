@@ -19,11 +19,9 @@ from .extras import EXTRA_OF_MODULE, MissingExtraError, missing_extra_message, r
 
 
 def _command_modules() -> list:
-    mods = []
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            mods.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
-    return mods
+    infos = sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name)
+    return [importlib.import_module(f"{commands.__name__}.{i.name}") for i in infos
+            if not i.name.startswith("_")]
 
 
 def build_parser() -> argparse.ArgumentParser:

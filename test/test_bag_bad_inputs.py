@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bags import DT_NS, T0_NS, write_test_bag  # noqa: I001  (sibling test helper)
+from test_bags import DT_NS, T0_NS, write_test_bag
 
 from imu_torque_estimator.body import SENSOR_SETS
 from imu_torque_estimator.data import bags

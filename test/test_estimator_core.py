@@ -127,7 +127,7 @@ def test_bad_configuration_is_rejected(kw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(SEGS + ("thigh_l",)), st.integers(0, 40),
+@given(st.lists(st.tuples(st.sampled_from((*SEGS, "thigh_l")), st.integers(0, 40),
                           st.sampled_from([0.0, 1.0, np.nan])), max_size=120))
 def test_any_message_stream_publishes_only_complete_finite_increasing_samples(msgs):
     _, core = make()

@@ -49,7 +49,7 @@ def test_feature_names_and_spec() -> None:
     assert K.feature_names("3imu")[:6] == first
     assert K.feature_names("3imu", "heading")[0] == "pelvis/acc_com_x"
     assert isinstance(K.FEATURE_SPEC_ID, str) and K.FEATURE_SPEC_ID.endswith("/v1")
-    assert K.FEATURE_SPEC_ID == K.FEATURE_SPEC_IDS[K.DEFAULT_FEATURE_FRAME]
+    assert K.FEATURE_SPEC_IDS[K.DEFAULT_FEATURE_FRAME] == K.FEATURE_SPEC_ID
 
 
 @pytest.mark.parametrize("sensor_set,frame", [("3imu", "segment"), ("7imu", "segment"), ("7imu", "heading")])
@@ -182,7 +182,7 @@ def test_find_still_window_and_rejects_motion(walk) -> None:
 
 
 def test_calibration_accuracy_on_walk_with_realistic_errors(walk) -> None:
-    kin, syn = walk
+    _kin, syn = walk
     cal = _calibrated(syn)
     for s in body.SEGMENTS:
         true = syn.placements[s].sensor_to_segment
@@ -392,7 +392,7 @@ def test_streaming_step_reuses_its_buffers() -> None:
     cal = {s: K.Calibration.from_placement(p) for s, p in PLACEMENTS.items()}
     est = K.KinematicsEstimator("7imu", 100.0, cal, orientation=False)
     rng = np.random.default_rng(0)
-    f = rng.normal(0, 1, (7, 3)) + [0, 0, G]
+    f = [*rng.normal(0, 1, (7, 3)), 0, 0, G]
     w = rng.normal(0, 1, (7, 3))
     out = est.step(f, w)
     assert est.step(f, w) is out  # the same preallocated feature buffer every call

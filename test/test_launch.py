@@ -13,7 +13,7 @@ import pytest
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 from rosgraph import Graph  # noqa: E402
-from rosgraph import graph as graph  # noqa: E402, F401  (pytest fixture)
+from rosgraph import graph as graph  # noqa: E402  (pytest fixture)
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from imu_torque_estimator.body import JOINTS  # noqa: E402

@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from helpers_bundle import make_bundle  # noqa: E402
-from installed import ros2_command  # noqa: E402
-from rosgraph import _env  # noqa: E402
+from helpers_bundle import make_bundle
+from installed import ros2_command
+from rosgraph import _env
 
-from imu_torque_estimator.body import SENSOR_SETS  # noqa: E402
-from imu_torque_estimator.pipeline import config as lb  # noqa: E402
+from imu_torque_estimator.body import SENSOR_SETS
+from imu_torque_estimator.pipeline import config as lb
 
 REPO = Path(__file__).resolve().parents[1]
 

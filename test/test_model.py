@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
 
 
 def test_training_learns_a_known_linear_system(trained):
-    seqs, cfg, res, _ = trained
+    seqs, _cfg, res, _ = trained
     # normalised MSE of always predicting the mean is ~1; the system is exactly learnable
     first, best = res.history[0]["val_loss"], res.best_val_loss
     assert best < 0.1, res.history

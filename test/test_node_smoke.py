@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from installed import package_executable  # noqa: E402
-from rosgraph import _env  # noqa: E402
-from rosgraph import graph as graph  # noqa: E402, F401  (pytest fixture)
-from test_bags import write_test_bag  # noqa: E402
+from installed import package_executable
+from rosgraph import _env
+from rosgraph import graph as graph
+from test_bags import write_test_bag
 
-from imu_torque_estimator import extras  # noqa: E402
+from imu_torque_estimator import extras
 
 BLOCKER = Path(__file__).resolve().parent / "extras_blocker"
 EXECUTABLES = {  # executable -> (parameters, diagnostics status name after the node name)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.ros
 
 from helpers_bundle import make_bundle  # noqa: E402
 from rosgraph import REPO, Graph, _env  # noqa: E402
-from rosgraph import graph as graph  # noqa: E402, F401  (pytest fixture)
+from rosgraph import graph as graph  # noqa: E402  (pytest fixture)
 from sensor_msgs.msg import Imu, JointState  # noqa: E402
 
 from imu_torque_estimator.body import SENSOR_SETS  # noqa: E402

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
 from rosgraph import Graph, _env  # noqa: E402
-from rosgraph import graph as graph  # noqa: E402, F401  (pytest fixture)
+from rosgraph import graph as graph  # noqa: E402  (pytest fixture)
 from sensor_msgs.msg import Imu, JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
@@ -83,8 +83,7 @@ def _batch_reference(rec, segments, start_ns: int, calibration) -> tuple[np.ndar
     samples = []
     for i, src in enumerate(srcs):
         src.start(start_ns)
-        for smp in src.poll(start_ns + 10_000 * NS):
-            samples.append((smp.stamp_ns, i, smp))
+        samples.extend((smp.stamp_ns, i, smp) for smp in src.poll(start_ns + 10_000 * NS))
     out = []
     for _, i, smp in sorted(samples, key=lambda x: (x[0], x[1])):
         out += al.push(i, smp.stamp_ns, smp.specific_force_m_s2, smp.angular_rate_rad_s)
@@ -415,7 +414,7 @@ def test_raw_imu_decoder_matches_rclpy(frame, stamp, vals):
     raw = serialize_message(m)
     a, g = np.empty(3), np.empty(3)
     assert common.read_imu_raw(raw, a, g) == stamp
-    ref_stamp, ra, rg = common.read_imu_msg(m)
+    _ref_stamp, ra, rg = common.read_imu_msg(m)
     np.testing.assert_array_equal(a, ra)
     np.testing.assert_array_equal(g, rg)
     with pytest.raises(ValueError, match="too short"):

@@ -142,8 +142,8 @@ def _kin(t: np.ndarray, pelvis_v: float, foot_v: float) -> SegmentKinematics:
     pos["pelvis"][:, 0] = pelvis_v * t
     for s in ("foot_l", "foot_r"):
         pos[s][:, 0] = foot_v * t
-    return SegmentKinematics(t, {s: eye for s in SEGMENTS}, pos, {s: z for s in SEGMENTS},
-                             {s: z for s in SEGMENTS}, {s: z for s in SEGMENTS})
+    return SegmentKinematics(t, dict.fromkeys(SEGMENTS, eye), pos, dict.fromkeys(SEGMENTS, z),
+                             dict.fromkeys(SEGMENTS, z), dict.fromkeys(SEGMENTS, z))
 
 
 @pytest.mark.parametrize("pelvis_v, foot_v", [(1.3, 0.0), (0.0, -1.3), (0.4, -0.9)])

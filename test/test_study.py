@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +104,8 @@ def _spin(time_s: np.ndarray, rate_rad_s: float = 2.0) -> SegmentKinematics:
     com = np.column_stack([time_s**2, np.zeros(n), np.ones(n)])
     acc = np.tile([2.0, 0.0, 0.0], (n, 1))
     om = np.tile([0.0, rate_rad_s, 0.0], (n, 1))
-    return SegmentKinematics(time_s, {s: rot for s in SEGMENTS}, {s: com for s in SEGMENTS},
-                             {s: acc for s in SEGMENTS}, {s: om for s in SEGMENTS},
+    return SegmentKinematics(time_s, dict.fromkeys(SEGMENTS, rot), dict.fromkeys(SEGMENTS, com),
+                             dict.fromkeys(SEGMENTS, acc), dict.fromkeys(SEGMENTS, om),
                              {s: np.zeros((n, 3)) for s in SEGMENTS})
 
 
@@ -183,7 +185,7 @@ def test_subject_folds_partition_all_subjects_once():
 
     subs = [f"S{i:03d}" for i in range(10)]
     folds = subject_folds(subs, 3, seed=1)
-    assert sorted(sum(folds, [])) == subs
+    assert sorted(functools.reduce(operator.iadd, folds, [])) == subs
     assert sorted(len(f) for f in folds) == [3, 3, 4]
     assert folds == subject_folds(subs, 3, seed=1)
     with pytest.raises(ValueError, match="n_folds"):

@@ -4,6 +4,7 @@ error reply, rejected configuration, hung device, line noise)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -105,10 +106,10 @@ def test_values_and_stamps_as_sent_across_counter_and_clock_wrap() -> None:
         check_against_sent(samples, vdev)
     counters = [s.packet_counter for s in samples]
     assert 65535 in counters and 0 in counters
-    steps = [(b - a) % 65536 for a, b in zip(counters, counters[1:], strict=False)]
+    steps = [(b - a) % 65536 for a, b in itertools.pairwise(counters)]
     assert steps == [1] * (len(counters) - 1)
     stf = [s.sample_time_fine for s in samples]
-    assert any(a > b for a, b in zip(stf, stf[1:], strict=False))  # the raw 32-bit counter wrapped
+    assert any(a > b for a, b in itertools.pairwise(stf))  # the raw 32-bit counter wrapped
     stamps = np.array([s.stamp_ns for s in samples])
     # after the fit settles (0.5 s), stamp spacing equals the device's 10 ms (its 100-tick steps);
     # the tolerance allows for the fit updating under CI load (jitter is quantified in bench_xsens.py)
@@ -233,7 +234,7 @@ def test_unplug_mid_stream_reconnects_without_duplicates_or_wrong_stamps() -> No
     st = dev.stats
     assert st.read_errors == 1 and st.reconnects == 1 and after
     allstamps = [s.stamp_ns for s in before + after]
-    assert all(b > a for a, b in zip(allstamps, allstamps[1:], strict=False))  # no repeats, in order
+    assert all(b > a for a, b in itertools.pairwise(allstamps))  # no repeats, in order
     keys = [(s.packet_counter, s.sample_time_fine) for s in before + after]
     assert len(set(keys)) == len(keys)
     text = "\n".join(handler.lines)
@@ -341,7 +342,7 @@ def test_imu_driver_node_publishes_device_values_and_stamps() -> None:
     assert np.all(np.abs(offsets_ms) < 20.0), offsets_ms
     assert matched == list(range(matched[0], matched[0] + len(matched)))  # each sample once, in order
     stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in got]
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(stamps))
 
 
 def test_device_reboot_without_unplug_resets_clock_mapping() -> None:
@@ -358,13 +359,13 @@ def test_device_reboot_without_unplug_resets_clock_mapping() -> None:
     assert dev.stats.clock_resets == resets + 1
     assert dev.stats.read_errors == 0 and dev.stats.reconnects == 0
     stamps = [s.stamp_ns for s in before + after]
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(stamps))
 
 
 def test_wrong_sensor_on_port_is_reported() -> None:
-    with VirtualXsens(device_id=0x03700999) as vdev:
-        with pytest.raises(XsensDeviceError, match="device id 03700999 is not the expected 03700123"):
-            XsensDevice(vdev.port, expected_device_id=0x03700123).connect()
+    with VirtualXsens(device_id=0x03700999) as vdev, \
+            pytest.raises(XsensDeviceError, match="device id 03700999 is not the expected 03700123"):
+        XsensDevice(vdev.port, expected_device_id=0x03700123).connect()
 
 
 def test_nonfinite_sensor_values_are_counted_not_published() -> None:
@@ -418,7 +419,7 @@ def test_restart_inside_one_read_stamps_each_part_with_its_own_clock() -> None:
     for s in part[5:]:  # new clock, anchored on the newest frame's receive time
         assert s.stamp_ns == pytest.approx(recv - (4 - s.packet_counter) * 10 * ms, abs=20_000)
     stamps = [s.stamp_ns for s in out + part]
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(stamps))
     assert dev.stats.clock_resets == 1 and dev.stats.dropped_samples == 0
 
 

@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     params.write_text(driver_yaml + f"    start_stamp_s: {t_anchor:.1f}\n")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
-    launch_log = open(logs / "launch.log", "w")
-    record_log = open(logs / "record.log", "w")
+    launch_log = open(logs / "launch.log", "w")  # noqa: SIM115 - written by the child until it stops
+    record_log = open(logs / "record.log", "w")  # noqa: SIM115
     os.environ.update({k: v for k, v in env.items() if k == "ROS_DOMAIN_ID"})
     launch = subprocess.Popen(
         [str(Path(sys.prefix) / "bin" / "ros2"), "launch", "imu_torque_estimator", GENERIC_LAUNCH,

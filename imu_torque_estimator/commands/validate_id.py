@@ -34,12 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plot(results: list, path: Path) -> None:
     require("matplotlib")
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
-    from ..body import JOINTS  # noqa: PLC0415
+    from ..body import JOINTS
 
     fig, axes = plt.subplots(len(results), 6, figsize=(20, 3.2 * len(results)), squeeze=False)
     for row, res in zip(axes, results, strict=True):
@@ -58,8 +58,8 @@ def _plot(results: list, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..body import JOINTS  # noqa: PLC0415
-    from ..data.opensim_model import VALIDATION_TRIALS, validate_id_trial  # noqa: PLC0415
+    from ..body import JOINTS
+    from ..data.opensim_model import VALIDATION_TRIALS, validate_id_trial
 
     data_dir = args.data_dir.resolve()
     if not data_dir.is_dir():

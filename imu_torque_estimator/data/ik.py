@@ -46,7 +46,7 @@ _LANDMARKS = {"CAL", "TOE", "MT5", "MT1", "MT2", "LFC", "MFC", "LMAL", "MMAL"}
 
 def _opensim():
     require("opensim")
-    import opensim  # noqa: PLC0415 - optional heavy dependency, imported lazily
+    import opensim
     opensim.Logger.setLevelString("error")
     return opensim
 

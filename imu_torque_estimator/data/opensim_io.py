@@ -272,7 +272,7 @@ def external_loads_from_storage(storage: Storage,
         if side not in ("l", "r"):
             raise ValueError(f"identifiers: unknown side {side!r}; use 'l' and 'r'")
         contacts[side] = _contact(storage, f_id, p_id, t_id, storage.path, side)
-    return ExternalLoads(storage.time_s, contacts, {s: "" for s in contacts}, "opensim")
+    return ExternalLoads(storage.time_s, contacts, dict.fromkeys(contacts, ""), "opensim")
 
 
 def read_external_loads(xml_path: str | Path, mot_path: str | Path | None = None) -> ExternalLoads:

@@ -94,7 +94,7 @@ def _quiet_stdio():
 
 def _osim() -> Any:
     require("opensim")
-    import opensim  # noqa: PLC0415  (optional extra, imported lazily)
+    import opensim
     opensim.Logger.setLevelString("error")
     opensim.Logger.removeFileSink()  # no opensim.log in the working directory
     return opensim
@@ -531,8 +531,8 @@ def validate_id_trial(data_dir: str | Path, name: str, run_tool: bool = True,
     """Run the project's ID on a real trial (kinematics from OpenSim, the trial's GRF) and compare
     with the reference; optionally re-run OpenSim's InverseDynamicsTool on the same inputs (with
     and, when it matters, without the coupled-coordinate fix) to tell data from dynamics problems."""
-    from ..dynamics import inverse_dynamics, sagittal_moments  # noqa: PLC0415
-    from .opensim_io import read_external_loads  # noqa: PLC0415
+    from ..dynamics import inverse_dynamics, sagittal_moments
+    from .opensim_io import read_external_loads
 
     if name not in VALIDATION_TRIALS:
         raise ValueError(f"unknown validation trial {name!r}; known: {list(VALIDATION_TRIALS)}")

@@ -12,6 +12,8 @@ the first walking strides), estimate with the batch API, and compare per segment
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..body import SEGMENTS
@@ -162,7 +164,7 @@ def signal_summary(specific_force_m_s2: np.ndarray, angular_rate_rad_s: np.ndarr
 def stride_ensemble(x: np.ndarray, starts: np.ndarray, n_points: int = 101) -> np.ndarray:
     """(strides, n_points, ...) time-normalised cycles of `x` (N, ...) between consecutive `starts`."""
     cycles = []
-    for a, b in zip(starts[:-1], starts[1:], strict=True):
+    for a, b in itertools.pairwise(starts):
         t = np.linspace(0.0, 1.0, b - a + 1)
         tt = np.linspace(0.0, 1.0, n_points)
         seg = x[a:b + 1].reshape(b - a + 1, -1)

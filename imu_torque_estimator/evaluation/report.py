@@ -96,18 +96,18 @@ def write_markdown(res: dict, path: str | Path) -> Path:
     for g in ("all", "walk", "run"):
         if g in r["ankle_to_hip"]:
             out += [f"Real trials, {g} (95 % bootstrap intervals over trials):", ""]
-            out += kinds_table(r["ankle_to_hip"][g], ci=r.get("ankle_to_hip_ci", {}).get(g)) + [""]
+            out += [*kinds_table(r["ankle_to_hip"][g], ci=r.get("ankle_to_hip_ci", {}).get(g)), ""]
     s = res["sim_subjects"]
     for g in ("all", "walk", "run"):
         if g in s["ankle_to_hip"]:
             out += [f"Held-out simulated subjects ({', '.join(s['subjects'])}; {s['n_trials']} trials), "
                     f"{g}:", ""]
-            out += kinds_table(s["ankle_to_hip"][g], ci=s.get("ankle_to_hip_ci", {}).get(g)) + [""]
+            out += [*kinds_table(s["ankle_to_hip"][g], ci=s.get("ankle_to_hip_ci", {}).get(g)), ""]
     out += ["## 3. Held-out simulated subjects per condition (datasets/paper12 test split)", ""]
     for meth, ev in res["per_condition"].items():
         out += [f"### {meth} ({ev['n_trials']} trials, subjects {', '.join(ev['subjects'])}; first "
                 f"{ev['warmup_samples_excluded']} samples of each trial excluded)", ""]
-        out += metrics_table(ev["by_condition"], "condition") + [""]
+        out += [*metrics_table(ev["by_condition"], "condition"), ""]
     cv = res.get("cv")
     missing = list(res["missing"])
     if cv:

@@ -73,7 +73,7 @@ def _interp_rows(t_src: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     flat = x.reshape(len(t_src), -1)
     out = np.column_stack([np.interp(t, t_src, flat[:, i]) for i in range(flat.shape[1])])
-    return out.reshape((len(t),) + x.shape[1:])
+    return out.reshape((len(t), *x.shape[1:]))
 
 
 def resample_trial(trial, rate_hz: float):

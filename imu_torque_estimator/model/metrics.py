@@ -60,7 +60,7 @@ def joint_metrics(pred: np.ndarray, true: np.ndarray, joints: Iterable[str]) -> 
     e, ne, r = rmse(pred, true), nrmse_pct(pred, true), pearson_r(pred, true)
     out: dict[str, Any] = {j: {"rmse_nm_per_kg": float(e[i]), "nrmse_pct": float(ne[i]), "r": float(r[i])}
                            for i, j in enumerate(joints)}
-    out["n_samples"] = int(len(_valid(pred, true)[0]))
+    out["n_samples"] = len(_valid(pred, true)[0])
     return out
 
 

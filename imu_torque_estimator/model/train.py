@@ -30,7 +30,7 @@ from ..extras import require
 require("torch")  # one clear message naming the 'train' extra instead of a bare ModuleNotFoundError
 import torch  # noqa: E402
 
-from .config import TrainConfig  # noqa: E402, F401  (re-exported; torch-free home for the CLI)
+from .config import TrainConfig  # noqa: E402  (re-exported; torch-free home for the CLI)
 from .dataset import Sequence, WindowSampler, normalisation_stats, pad_batch, split_by_subject  # noqa: E402
 from .network import NetworkConfig, TorqueRNN  # noqa: E402
 

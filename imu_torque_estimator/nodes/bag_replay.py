@@ -124,8 +124,8 @@ class BagReplay(Node):
             rate = self.p["rate"]
             clock_step = int(round(1e9 / self.p["clock_rate_hz"]))
             shift = 0
-            wall0 = None
-            bag0 = None
+            wall0: float | None = None
+            bag0 = 0
             next_clock = None
             while not self._stop.is_set():
                 for topic, ty, log_ns, raw in self._messages():
@@ -162,7 +162,8 @@ class BagReplay(Node):
     def _publish_clock(self, t_ns: int) -> None:
         msg = Clock()
         msg.clock.sec, msg.clock.nanosec = divmod(int(t_ns), NS_PER_S)
-        self._clock_pub.publish(msg)
+        if self._clock_pub is not None:
+            self._clock_pub.publish(msg)
 
     def _publish_diagnostics(self) -> None:
         self._diag.publish([make_status(

@@ -168,9 +168,9 @@ class ImuWriter:
         self._q = q + (-(q - 4)) % 8
         self._with_q = with_orientation
 
-    def encode(self, stamp_ns: int, linear_acceleration_m_s2: Sequence[float],
-               angular_velocity_rad_s: Sequence[float], orientation_wxyz: Sequence[float] | None = None
-               ) -> bytes:
+    def encode(self, stamp_ns: int, linear_acceleration_m_s2: Sequence[float] | np.ndarray,
+               angular_velocity_rad_s: Sequence[float] | np.ndarray,
+               orientation_wxyz: Sequence[float] | np.ndarray | None = None) -> bytes:
         b = bytearray(self._tpl)
         sec, nsec = divmod(int(stamp_ns), NS_PER_S)
         struct.pack_into("<iI", b, 4, sec, nsec)
@@ -209,6 +209,7 @@ def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]
     outside `choices`."""
     values: dict[str, Any] = {}
     for spec in specs:
+        p: Parameter
         try:
             if spec.type_ is not None and spec.default in (None, [], ()):
                 p = node.declare_parameter(spec.name, spec.type_, _descriptor(spec))

@@ -96,6 +96,7 @@ class SegmentKinematicsNode(Node):
         stamp = common.read_imu_raw(raw, acc, gyr)
         fe, calibrated_before = self.frontend, self.calib.completed
         for stamp_ns, feats in fe.iter_push(i, stamp, acc, gyr, arrival_ns=self._now_ns()):
+            assert fe.estimator is not None  # features come only from a calibrated frontend
             q = fe.estimator.orientation_wxyz
             for k, pub in enumerate(self._pubs):
                 j = 6 * k

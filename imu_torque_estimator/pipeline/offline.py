@@ -103,10 +103,12 @@ def run_pipeline(bag: BagData, segments: Sequence[str], frontend: FeatureFronten
                 torques_nm.append(out.torque_nm)
                 limited.append(out.limited)
         report = {"kinematics_samples": int(sum(len(k) for k in kin))}
-    st = core.status
-    report.update({"torques_published": st.published, "estimator_rejected": dict(sorted(st.rejected.items())),
-                   "estimator_rejected_total": int(sum(st.rejected.values())), "estimator_resets": st.resets,
-                   "estimator_gap_resets": st.gap_resets, "estimator_limited": st.limited,
+    status = core.status
+    report.update({"torques_published": status.published,
+                   "estimator_rejected": dict(sorted(status.rejected.items())),
+                   "estimator_rejected_total": int(sum(status.rejected.values())),
+                   "estimator_resets": status.resets,
+                   "estimator_gap_resets": status.gap_resets, "estimator_limited": status.limited,
                    "pipeline_s": time.perf_counter() - t0})
     m, shape = len(stamps), (len(stamps), len(joints))
     tq = np.array(torques, dtype=float).reshape(shape) if m else np.zeros(shape)
@@ -134,9 +136,10 @@ def attach_truth(result: OfflineResult, bag: BagData) -> None:
     truth = np.full(result.torque_nm_per_kg.shape, np.nan)
     truth[hit] = bag.truth.effort_nm[order[pos[hit]]][:, cols] / result.body_mass_kg
     result.truth_nm_per_kg = truth
-    result.metrics = joint_metrics(result.torque_nm_per_kg[hit], truth[hit], result.joints)
-    result.metrics["n_matched"] = int(hit.sum())
-    result.metrics["n_estimates"] = int(len(hit))
+    metrics: dict[str, Any] = joint_metrics(result.torque_nm_per_kg[hit], truth[hit], result.joints)
+    metrics["n_matched"] = int(hit.sum())
+    metrics["n_estimates"] = len(hit)
+    result.metrics = metrics
 
 
 def compare_recorded(result: OfflineResult, bag: BagData) -> dict[str, Any] | None:
@@ -152,8 +155,8 @@ def compare_recorded(result: OfflineResult, bag: BagData) -> dict[str, Any] | No
     common, i_off, i_rec = np.intersect1d(result.stamp_ns, rec.stamp_ns, return_indices=True)
     diff = np.abs(result.torque_nm[i_off] - rec.effort_nm[i_rec][:, cols])
     out = {"topic": rec.topic, "recorded": len(rec), "offline": len(result.stamp_ns), "matched": len(common),
-           "only_recorded": int(len(np.setdiff1d(rec.stamp_ns, result.stamp_ns))),
-           "only_offline": int(len(np.setdiff1d(result.stamp_ns, rec.stamp_ns))),
+           "only_recorded": len(np.setdiff1d(rec.stamp_ns, result.stamp_ns)),
+           "only_offline": len(np.setdiff1d(result.stamp_ns, rec.stamp_ns)),
            "max_abs_diff_nm": float(diff.max()) if diff.size else None}
     result.report["recorded_torques"] = out
     return out

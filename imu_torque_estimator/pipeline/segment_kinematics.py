@@ -35,6 +35,9 @@ class StepEstimator(Protocol):
 
     def reset(self) -> None: ...
 
+    @property
+    def orientation_wxyz(self) -> np.ndarray: ...
+
 
 class ImuFrontend:
     """StreamAligner -> calibration state machine -> streaming kinematics estimator, step for step as

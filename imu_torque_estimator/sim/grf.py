@@ -468,7 +468,7 @@ def solve_cop(
     lo_x = model.heel_m[0] - COP_MARGIN_M
     hi_x = model.toe_m[0] + COP_MARGIN_M
     half_w = 0.04 * model.height_m + COP_MARGIN_M  # foot half width ~ 0.055 x stature / 2 + margin
-    outside = {s: 0.0 for s in SIDES}
+    outside = dict.fromkeys(SIDES, 0.0)
     clamped = np.zeros(n, dtype=bool)
     tau_free = np.zeros(n)
     # Active-set iterations: weighted minimum-norm correction, clamp to the foot outline, then freeze

@@ -110,9 +110,8 @@ class ImuErrorModel:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, float | int) and not isinstance(v, bool):
-                if not np.isfinite(v) or v < 0:
-                    raise ValueError(f"ImuErrorModel.{f.name} must be a finite number >= 0, got {v!r}")
+            if isinstance(v, float | int) and not isinstance(v, bool) and (not np.isfinite(v) or v < 0):
+                raise ValueError(f"ImuErrorModel.{f.name} must be a finite number >= 0, got {v!r}")
         for name in ("acc_range_m_s2", "gyro_range_rad_s"):
             v = getattr(self, name)
             if v is not None and v <= 0:
@@ -490,6 +489,7 @@ def with_standing_prefix(
     x = np.r_[np.zeros(n0), np.arange(n1) / max(n1, 1)]
     s = x**3 * (10 - 15 * x + 6 * x**2)
     if n1:
+        assert transition_s is not None  # n1 > 0 only with a transition
         ds = 30 * x**2 * (1 - x) ** 2 / transition_s
         dds = 60 * x * (1 - x) * (1 - 2 * x) / transition_s**2
     else:

@@ -114,7 +114,7 @@ def _treadmill_speed(
     n = t.shape[0]
     z = np.zeros(n)
     sp = {k: np.gradient(v, t) for k, v in coords.items()}
-    c = Coordinates(t, dict(coords), sp, {k: z for k in coords})
+    c = Coordinates(t, dict(coords), sp, dict.fromkeys(coords, z))
     st = relative_chain(lower_body_model(mass_kg, height_m, "male"), c)
     speeds = []
     for s in ("l", "r"):

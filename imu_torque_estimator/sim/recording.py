@@ -33,17 +33,35 @@ _KEY_FIELDS = ("rate_hz", "seed", "condition", "n_strides", "standing_s", "imu_e
 
 
 class RecordingSettings(Protocol):
-    """What determines a recording (pipeline.sources.SourceConfig and SimSettings have these)."""
+    """What determines a recording (pipeline.sources.SourceConfig and SimSettings have these; read-only
+    members, so frozen dataclasses qualify)."""
 
-    rate_hz: float
-    seed: int
-    condition: str
-    n_strides: int
-    standing_s: float
-    imu_errors: str
-    subject_mass_kg: float
-    subject_height_m: float
-    subject_sex: str
+    @property
+    def rate_hz(self) -> float: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def condition(self) -> str: ...
+
+    @property
+    def n_strides(self) -> int: ...
+
+    @property
+    def standing_s(self) -> float: ...
+
+    @property
+    def imu_errors(self) -> str: ...
+
+    @property
+    def subject_mass_kg(self) -> float: ...
+
+    @property
+    def subject_height_m(self) -> float: ...
+
+    @property
+    def subject_sex(self) -> str: ...
 
 
 @dataclass(frozen=True)

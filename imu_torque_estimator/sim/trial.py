@@ -235,7 +235,7 @@ def build_plan(
 ) -> StridePlan:
     """Stride plan with per-stride coefficients (both legs), padded by one stride each side."""
     modes, speeds = _stride_modes(condition, n_strides)
-    modes = [modes[0]] + modes + [modes[-1]]
+    modes = [modes[0], *modes, modes[-1]]
     speeds = np.concatenate([[speeds[0]], speeds, [speeds[-1]]])
     k = len(modes)
     off, scale = _style(subject, 0)

@@ -14,7 +14,7 @@ class _Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
         if fullname.split(".")[0] in _BLOCKED:
             raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return None
+        return
 
 
 if _BLOCKED:

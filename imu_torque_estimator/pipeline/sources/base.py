@@ -214,7 +214,7 @@ class RecordedSource(ImuSource):
             if stamp > now_ns:
                 break
             s = SourceSample(stamp, self._f[k], self._w[k], None if self._q is None else self._q[k])
-            if self._truth is not None and self._truth_ok[k]:
+            if self._truth is not None and self._truth_ok is not None and self._truth_ok[k]:
                 s.joint_torques_nm = self._truth[k]
                 s.truth_stamp_ns = self._anchor + self._cycle * self.loop_len_ns + int(self._truth_t_ns[k])
             out.append(s)
@@ -280,7 +280,7 @@ class DeviceSource(ImuSource):
         self.rate_hz = config.rate_hz
         self.name = name
         self.description = description or name
-        self._errors = (OSError, ValueError, *errors)
+        self._errors: tuple[type[BaseException], ...] = (OSError, ValueError, *errors)
         shared = _SHARED.get(share_key) if share_key is not None else None
         if shared is None:
             shared = _SharedDevice(open_device())
