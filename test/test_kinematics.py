@@ -392,7 +392,7 @@ def test_streaming_step_reuses_its_buffers() -> None:
     cal = {s: K.Calibration.from_placement(p) for s, p in PLACEMENTS.items()}
     est = K.KinematicsEstimator("7imu", 100.0, cal, orientation=False)
     rng = np.random.default_rng(0)
-    f = [*rng.normal(0, 1, (7, 3)), 0, 0, G]
+    f = rng.normal(0, 1, (7, 3)) + [0, 0, G]  # noqa: RUF005 - NumPy broadcasting, not list concatenation
     w = rng.normal(0, 1, (7, 3))
     out = est.step(f, w)
     assert est.step(f, w) is out  # the same preallocated feature buffer every call
