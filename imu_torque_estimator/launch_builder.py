@@ -62,9 +62,12 @@ def generate(sensor_set: str | None = None):  # -> launch.LaunchDescription
                      for s in SENSOR_SETS[set_name]})
         params = C.resolve_configuration(set_name, args)
         sim_time = args["use_sim_time"].lower() in ("1", "true", "yes")
-        return [Node(package="imu_torque_estimator", executable=exe, name=node_name,
-                     namespace=args["namespace"], output="screen", emulate_tty=True,
-                     parameters=[{**params[node_name], "use_sim_time": sim_time}])
-                for node_name, exe in C.node_executables(set_name).items()]
+        def node(node_name: str, exe: str) -> Any:
+            node_params: dict[Any, Any] = {**params[node_name], "use_sim_time": sim_time}
+            return Node(package="imu_torque_estimator", executable=exe, name=node_name,
+                        namespace=args["namespace"], output="screen", emulate_tty=True,
+                        parameters=[node_params])
+
+        return [node(n, exe) for n, exe in C.node_executables(set_name).items()]
 
     return LaunchDescription([*declared, OpaqueFunction(function=setup)])

@@ -21,14 +21,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.spatial.transform import Rotation, Slerp
 
 from .. import kinematics as K
-from ..body import JOINTS, SEGMENTS, SIDES, lower_body_model
+from ..body import JOINTS, SEGMENTS, SIDES, Sex, lower_body_model
 from ..dynamics import SegmentInertials
 from ..model import metrics as M
 from ..model.bundle import Bundle
@@ -192,7 +192,7 @@ def real_trial_signals(trial, rate_hz: float = 100.0, seed: int = 0, sex: str = 
     height = tr.height_m if np.isfinite(tr.height_m) else leg_length_height_m(kin)
     if sex not in ("male", "female"):
         raise ValueError(f"sex must be 'male' or 'female', got {sex!r}")
-    model = lower_body_model(tr.mass_kg, height, cast(Literal["male", "female"], sex))
+    model = lower_body_model(tr.mass_kg, height, cast(Sex, sex))
     nominal = default_placements(model)
     full, first = with_standing_prefix(kin, 2.0, 1.0)
     rng = np.random.default_rng(seed)

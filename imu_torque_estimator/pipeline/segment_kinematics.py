@@ -10,7 +10,7 @@ what is evaluated offline is what runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def build_frontend(config: KinematicsConfig) -> ImuFrontend:
     """The kinematics stage from its typed configuration (the segment_kinematics node and offline
     evaluation both build theirs here). Raises ValueError / OSError on a bad configuration."""
     from .. import kinematics
-    from ..body import lower_body_model
+    from ..body import Sex, lower_body_model
     from ..kinematics.placement import default_placements
 
     c = config
@@ -143,7 +143,7 @@ def build_frontend(config: KinematicsConfig) -> ImuFrontend:
                               max_gap_s=c.max_gap_s or None, backward_jump_s=c.backward_jump_s,
                               accel_full_scale_m_s2=c.accel_full_scale_m_s2,
                               gyro_full_scale_rad_s=c.gyro_full_scale_rad_s)
-    still = {"still_s": c.still_s, "gyro_still_rad_s": c.still_gyro_rad_s,
+    still: dict[str, Any] = {"still_s": c.still_s, "gyro_still_rad_s": c.still_gyro_rad_s,
              "accel_still_m_s2": c.still_accel_m_s2}
     if c.functional_s:  # walking after the still window for the functional flexion axes
         still["motion_s"] = c.functional_s
@@ -158,7 +158,8 @@ def build_frontend(config: KinematicsConfig) -> ImuFrontend:
                              f"{missing} of sensor set {c.sensor_set}")
         return ImuFrontend(stream_cfg, make, calibration={s: cal[s] for s in segments},
                            reset_gap_s=c.reset_gap_s, **still)
-    model = lower_body_model(c.subject_mass_kg, c.subject_height_m, c.subject_sex)
+    model = lower_body_model(c.subject_mass_kg, c.subject_height_m,
+                             cast(Sex, c.subject_sex))  # one of the parameter table's choices
     placements = default_placements(model)
     nominal = {s: placements[s] for s in segments}
 
