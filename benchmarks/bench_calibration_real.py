@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -61,7 +62,7 @@ def _stride_headings(
     rest = (np.linalg.norm(w, axis=1) < 0.8) & (np.abs(np.linalg.norm(f, axis=1) - GRAVITY_M_S2) < 1.0)
     mids = [(r.start + r.stop) // 2 for r in valid_runs(rest, 5)]
     out = []
-    for s0, s1 in zip(mids[:-1], mids[1:], strict=True):
+    for s0, s1 in itertools.pairwise(mids):
         if not 0.6 * rate <= s1 - s0 <= 2.0 * rate or not np.all(np.isfinite(a[s0 : s1 + 1])):
             continue
         v = np.cumsum(a[s0 : s1 + 1], axis=0) / rate
@@ -180,7 +181,7 @@ def xsens_section(data: Path) -> dict:
         d = agree[s]
         print(
             f"  {s:8s} {d['halves_rot_deg']:10.1f} {d['halves_y_deg']:6.1f} {d['halves_z_deg']:6.1f} "
-            f"{d['walking_vs_still_rot_deg']:13.1f} {str(d['both_halves_decided']):>8s}"
+            f"{d['walking_vs_still_rot_deg']:13.1f} {d['both_halves_decided']!s:>8s}"
         )
     print(
         f"  streaming walking mode: converged {conv} after {out['stream']['after_s']} s, strides "

@@ -400,7 +400,7 @@ def test_tape_lever_arm_matches_the_internal_convention() -> None:
     t = C.TapeLeverArm("shank_l", along_m=0.15, anterior_m=0.04)
     com = model.segments["shank_l"].com_from_proximal_m
     np.testing.assert_allclose(t.to_internal(model), [0.04, 0.0, -0.15 + com])
-    arms, notes = C.resolve_lever_arms(
+    arms, _notes = C.resolve_lever_arms(
         ("shank_l", "foot_l"), {"shank_l": {"along_m": 0.15, "anterior_m": 0.04}}, model
     )
     np.testing.assert_allclose(arms["shank_l"], t.to_internal(model))

@@ -63,7 +63,7 @@ def write_markdown(res: dict, path: str | Path) -> Path:
            "of per-trial RMSE / range.", "", "## Method", ""]
     out += [f"- {n}" for n in res["notes"]]
     if "yardstick" in res:
-        out += [""] + yardstick_markdown(res)
+        out += ["", *yardstick_markdown(res)]
     out += ["", "## 1. Real-motion trials (never used for training): shipped models", "",
             "Targets: hip <= 0.15, knee <= 0.15, ankle <= 0.12 Nm/kg; 3 IMU within 0.02 of 7 IMU "
             "(paper: hip ~0.18).", ""]
@@ -405,6 +405,7 @@ def yardstick_markdown(res: dict) -> list[str]:
 
 def plot_yardstick(res: dict, path: str | Path) -> Path:
     """RMSE with 95 % intervals per data set, one panel per joint kind, one bar per method."""
+    require("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -455,9 +456,9 @@ def model_card_block(res: dict, sensor_set: str) -> str:
            "| method | joint | " + " | ".join(c["label"] for c in cols.values()) + " |",
            "|---|---|" + "---|" * len(cols)]
     for m, lab in rows.items():
-        for kind in YARD_KINDS:
-            out.append(f"| {lab} | {kind} | " + " | ".join(_cell(c["cells"].get(m, {}).get(kind))
-                                                            for c in cols.values()) + " |")
+        out.extend(f"| {lab} | {kind} | " + " | ".join(_cell(c["cells"].get(m, {}).get(kind))
+                                                       for c in cols.values()) + " |"
+                   for kind in YARD_KINDS)
     out += ["", "Intervals over trials (simulated, real-motion) or over phase blocks of one averaged cycle "
             "(BioMAC). BioMAC was never used for training or selection.", CARD_END]
     return "\n".join(out)

@@ -504,7 +504,7 @@ def run_yardstick(real: list[CaseResult], sim: list[CaseResult], bundles: dict[s
                        "cells": Y.column_cells([b], "phase_block", methods, n_boot, rmse=False)}
               for b in biomac if not b.rmse_valid}
     out = {"rows": Y.ROWS, "columns": cols, "r_only_columns": r_only,
-           "selection": {k: v for k, v in sel.items()},
+           "selection": dict(sel.items()),
            "fitted_curves": fitted["mean_curve"].curves.info,  # type: ignore[attr-defined]
            "baseline_info": {"real": {c.name: c.info for c in real},
                              "sim_summary": _info_summary(sim)},

@@ -31,6 +31,7 @@ Timing:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ def stance_fractions(heel_strikes: np.ndarray, toe_offs: np.ndarray) -> list[flo
     """Stance fraction of every complete HS -> TO -> HS stride of one leg."""
     hs, to = np.sort(np.ravel(heel_strikes)), np.sort(np.ravel(toe_offs))
     out = []
-    for a, b in zip(hs[:-1], hs[1:], strict=True):
+    for a, b in itertools.pairwise(hs):
         t = to[(to > a) & (to < b)]
         if len(t) == 1:
             out.append(float((t[0] - a) / (b - a)))
@@ -117,7 +118,7 @@ def stride_samples_from_events(events: dict[str, dict[str, np.ndarray]], side: s
             return float(np.mean(d))
     merged = sorted([(float(i), s) for s in SIDES
                      for i in np.ravel(events.get(s, {}).get("heel_strike", []))])
-    steps = [b[0] - a[0] for a, b in zip(merged[:-1], merged[1:], strict=True) if a[1] != b[1]]
+    steps = [b[0] - a[0] for a, b in itertools.pairwise(merged) if a[1] != b[1]]
     if steps:
         return 2.0 * float(np.mean(steps))
     for s in (side, other):
@@ -524,12 +525,11 @@ def _causal_phase(events: dict[str, LegEvents], side: str, n: int, rate_hz: floa
     updates = []
     for prio, s in ((0, side), (1, other)):
         e = events[s]
-        for j in range(1, len(e.heel_strike)):
-            updates.append((int(e.heel_strike_known[j]), prio,
-                            float(e.heel_strike[j] - e.heel_strike[j - 1])))
+        updates.extend((int(e.heel_strike_known[j]), prio, float(e.heel_strike[j] - e.heel_strike[j - 1]))
+                       for j in range(1, len(e.heel_strike)))
     merged = sorted([(float(i), int(k), s) for s in SIDES
                      for i, k in zip(events[s].heel_strike, events[s].heel_strike_known, strict=True)])
-    for (i0, _k0, s0), (i1, k1, s1) in zip(merged[:-1], merged[1:], strict=True):
+    for (i0, _k0, s0), (i1, k1, s1) in itertools.pairwise(merged):
         if s0 != s1:
             updates.append((k1, 2, 2.0 * (i1 - i0)))
     updates.sort()

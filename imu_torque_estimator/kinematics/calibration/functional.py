@@ -16,6 +16,7 @@ reported and the affected segments are left undecided (no torque for a leg the d
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -122,9 +123,8 @@ def _period_and_events(s: _Sensor, rate_hz: float) -> None:
 def _flex_events(flex: np.ndarray, rate_hz: float, period_s: float) -> np.ndarray:
     """Mid-swing: the most negative flexion rate of each stride (per valid run)."""
     ok = np.isfinite(flex)
-    out = []
-    for run in valid_runs(ok, int(period_s * rate_hz)):
-        out.append(run.start + stride_events(-flex[run], rate_hz, period_s))
+    out = [run.start + stride_events(-flex[run], rate_hz, period_s)
+           for run in valid_runs(ok, int(period_s * rate_hz))]
     return np.concatenate(out) if out else np.zeros(0, int)
 
 
@@ -138,7 +138,7 @@ def _complete_strides(events: np.ndarray, period_s: float | None, rate_hz: float
 
 def _per_stride_skew_agreement(flex: np.ndarray, events: np.ndarray) -> float:
     """Fraction of strides whose flexion-rate skew is negative (the chosen sign's signature)."""
-    votes = [skewness(flex[a:b]) < 0 for a, b in zip(events[:-1], events[1:], strict=True) if b - a > 5]
+    votes = [skewness(flex[a:b]) < 0 for a, b in itertools.pairwise(events) if b - a > 5]
     return float(np.mean(votes)) if votes else float("nan")
 
 
@@ -433,7 +433,7 @@ def _pelvis(
     yaw = s.w @ z
     phase = np.full(len(s.f), np.nan)
     kept = 0
-    for a, b in zip(events[:-1], events[1:], strict=True):
+    for a, b in itertools.pairwise(events):
         if not 0.6 * period * rate < b - a < 1.5 * period * rate:
             continue
         if not np.isfinite(yaw[a:b]).any() or abs(np.nanmean(yaw[a:b])) > TURN_RATE_RAD_S:

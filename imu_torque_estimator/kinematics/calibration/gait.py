@@ -12,6 +12,8 @@ axes, and gravity directions in the sensor's own frame, so an unknown mounting c
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
@@ -129,7 +131,7 @@ def rotate_about(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
 def stride_phase(n: int, events: np.ndarray) -> np.ndarray:
     """Phase 0..1 within the stride for every sample between the first and last event; NaN outside."""
     ph = np.full(n, np.nan)
-    for a, b in zip(events[:-1], events[1:], strict=True):
+    for a, b in itertools.pairwise(events):
         ph[a:b] = np.arange(b - a) / (b - a)
     return ph
 
