@@ -8,4 +8,4 @@ speed). IMU-driven inverse dynamics needs forces and full kinematics and stays i
 from . import mean_curve, zero  # noqa: F401  (modules register their predictors on import)
 from .base import REGISTRY, Baseline, EvalRecording, Prediction, make_baseline, register
 
-__all__ = ["REGISTRY", "Baseline", "Prediction", "EvalRecording", "make_baseline", "register"]
+__all__ = ["REGISTRY", "Baseline", "EvalRecording", "Prediction", "make_baseline", "register"]
